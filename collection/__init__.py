@@ -1,0 +1,1 @@
+"""The collection app: sources send batches and process feedback here."""

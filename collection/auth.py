@@ -1,0 +1,86 @@
+"""Source API keys on the wire: `Authorization: Bearer <key>` authentication and per-key rate limits."""
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import authentication, exceptions, throttling
+
+KEY_PREFIX = "sieve"
+
+
+def key_generate() -> tuple[str, str, str]:
+    """A new key as (key, prefix, hash): the key is shown once, the prefix and hash are stored."""
+    prefix = secrets.token_hex(4)
+    key = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    return key, prefix, key_hash(key)
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class SourcePrincipal:
+    """The `request.user` of a request made with a source key: authenticated, never staff."""
+
+    is_authenticated = True
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    is_anonymous = False
+
+    def __init__(self, key):
+        self.key = key
+        self.source = key.source
+        self.username = f"source:{key.source.name}"
+        self.pk = None
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class SourceKeyAuthentication(authentication.BaseAuthentication):
+    """Bearer keys of sources. A revoked or unknown key is refused with 401."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <key>'.")
+        from .models import SourceKey
+
+        raw = header[1].decode(errors="replace")
+        key = SourceKey.objects.select_related("source").filter(hashed=key_hash(raw)).first()
+        if key is None:
+            raise exceptions.AuthenticationFailed("Unknown API key.")
+        if not key.is_active:
+            raise exceptions.AuthenticationFailed("This API key was revoked.")
+        now = timezone.now()
+        # Recording every use would turn each request into a write; a minute's resolution is enough.
+        if key.last_used_at is None or now - key.last_used_at > settings.SIEVE_KEY_LAST_USED_RESOLUTION:
+            SourceKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            key.last_used_at = now
+        return SourcePrincipal(key), key
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class SourceKeyRateThrottle(throttling.SimpleRateThrottle):
+    """Rate limit per source key (the key's own rate, else SIEVE_KEY_RATE); over it, 429 with Retry-After."""
+
+    scope = "source_key"
+
+    def allow_request(self, request, view):
+        key = getattr(request.user, "key", None)
+        if key is None:
+            return True
+        self.rate = key.rate or self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": request.user.key.pk}

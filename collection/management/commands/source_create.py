@@ -1,0 +1,31 @@
+"""`manage.py source_create NAME --kind app`: make a source and print its first API key."""
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from collection import services
+from collection.models import Source
+
+
+class Command(BaseCommand):
+    help = "Create a source and print a new API key for it (shown only this once)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name")
+        parser.add_argument("--kind", choices=Source.Kind.values, default=Source.Kind.APP)
+        parser.add_argument("--expected-interval-minutes", type=int, default=None,
+                            help="How often a batch should arrive; longer silence is an outage.")
+        parser.add_argument("--from-model", action="store_true", help="Its data is another model's output.")
+        parser.add_argument("--description", default="")
+
+    def handle(self, *args, name, kind, expected_interval_minutes, from_model, description, **options):
+        interval = timedelta(minutes=expected_interval_minutes) if expected_interval_minutes else None
+        try:
+            source = services.source_create(name=name, kind=kind, expected_interval=interval,
+                                            from_model=from_model, description=description)
+        except ValidationError as exc:
+            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
+        _, raw = services.source_key_create(source=source, name="initial")
+        self.stderr.write(f"Created source {source.name!r} ({source.get_kind_display()}). Its API key, shown once:")
+        self.stdout.write(raw)

@@ -1,0 +1,22 @@
+"""Reads of the collection app that views and commands share."""
+from django.db.models import QuerySet
+
+from .models import Batch, Source
+
+
+def batch_list(*, source: Source | None = None, status: str | None = None, received_after=None,
+               received_before=None) -> QuerySet[Batch]:
+    batches = Batch.objects.select_related("source")
+    if source is not None:
+        batches = batches.filter(source=source)
+    if status:
+        batches = batches.filter(status=status)
+    if received_after:
+        batches = batches.filter(received_at__gte=received_after)
+    if received_before:
+        batches = batches.filter(received_at__lt=received_before)
+    return batches
+
+
+def source_get(*, name: str) -> Source | None:
+    return Source.objects.filter(name=name).first()

@@ -1,0 +1,286 @@
+"""Every write of the collection app: sources, keys, receiving and ingesting batches, process feedback."""
+import hashlib
+import hmac
+import logging
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, OuterRef, Subquery
+from django.utils import timezone
+
+from . import signals
+from .auth import key_generate
+from .models import Batch, BatchTransition, FeedbackEvent, Record, Source, SourceKey
+from .parsing import PayloadError, PayloadParser
+from .storage import (
+    IncomingPayload,
+    columnar_relative_path,
+    data_path,
+    open_payload,
+    payload_relative_path,
+)
+from .writers import ParquetCopy, RecordRows
+
+log = logging.getLogger(__name__)
+
+
+class PayloadConflict(Exception):
+    """An idempotency key was used again with a different payload."""
+
+
+# --- sources and keys
+
+
+def source_create(
+    *, name: str, kind: str, expected_interval: timedelta | None = None, from_model: bool = False,
+    description: str = "",
+) -> Source:
+    """Create a source; its name is its identity in URLs and commands."""
+    source = Source(name=name, kind=kind, expected_interval=expected_interval, from_model=from_model,
+                    description=description)
+    source.full_clean()
+    source.save()
+    return source
+
+
+def source_key_create(*, source: Source, name: str = "", created_by=None, rate: str = "") -> tuple[SourceKey, str]:
+    """Make an API key for a source; returns the stored key and the secret, which is never seen again."""
+    raw, prefix, hashed = key_generate()
+    key = SourceKey.objects.create(source=source, name=name, prefix=prefix, hashed=hashed, created_by=created_by,
+                                   rate=rate)
+    return key, raw
+
+
+def source_key_revoke(*, key: SourceKey) -> SourceKey:
+    """Revoke a key at once; requests with it get 401 from now on."""
+    SourceKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    key.refresh_from_db()
+    return key
+
+
+# --- batch lifecycle
+
+
+def batch_transition(*, batch_id: int, from_status: str, to_status: str, actor: str, note: str = "",
+                     where: dict | None = None, **fields) -> bool:
+    """Move a batch from one status to another if, and only if, it is still in `from_status`.
+
+    The conditional UPDATE is the claim: of two workers (or a retry and the original) exactly one
+    sees a changed row and goes on; the other does nothing. The transition is recorded in the same
+    transaction, so the history never disagrees with the status.
+    """
+    with transaction.atomic():
+        now = timezone.now()
+        changed = Batch.objects.filter(pk=batch_id, status=from_status, **(where or {})).update(
+            status=to_status, updated_at=now, **fields
+        )
+        if changed:
+            BatchTransition.objects.create(batch_id=batch_id, from_status=from_status, to_status=to_status,
+                                           actor=actor, note=note, at=now)
+    return bool(changed)
+
+
+def batch_receive(
+    *, source: Source, body, fmt: str, gzipped: bool, idempotency_key: str | None = None,
+    key: SourceKey | None = None, actor: str = "api",
+) -> tuple[Batch, bool]:
+    """Store an uploaded payload and record its batch; returns (batch, created).
+
+    The body is checked while it streams to disk (PayloadError, BodyTooLarge, NotGzip on bad input,
+    and then nothing is kept). The batch row is committed before the pipeline is told about it, so
+    an accepted batch is never lost, even when the broker is down: the sweeper picks it up later.
+    """
+    if idempotency_key:
+        earlier = Batch.objects.filter(source=source, idempotency_key=idempotency_key).first()
+        if earlier is not None:
+            return earlier, False
+    incoming = IncomingPayload(body, gzipped=gzipped, limit=settings.SIEVE_MAX_UPLOAD_BYTES,
+                               directory=data_path(f"payloads/{source.pk}"))
+    try:
+        parser = PayloadParser(incoming.content, fmt, max_json_bytes=settings.SIEVE_MAX_JSON_ARRAY_BYTES)
+        for _ in parser:
+            pass
+        sha256, content_bytes, body_bytes = incoming.finish()
+        if content_bytes == 0 or (parser.count == 0 and fmt != "csv"):
+            raise PayloadError("the body is empty: send at least one record", field="body")
+        if parser.count == 0:
+            raise PayloadError("the CSV has a header but no records", line=2, field="body")
+    except BaseException:
+        # Bad input (PayloadError, BodyTooLarge, NotGzip) or a dropped connection: keep nothing.
+        incoming.discard()
+        raise
+    return _batch_record(source=source, incoming=incoming, fmt=fmt, gzipped=gzipped, sha256=sha256,
+                         body_bytes=body_bytes, count=parser.count, columns=parser.columns,
+                         idempotency_key=idempotency_key, key=key, actor=actor)
+
+
+def _batch_record(*, source, incoming, fmt, gzipped, sha256, body_bytes, count, columns, idempotency_key, key,
+                  actor) -> tuple[Batch, bool]:
+    relative = payload_relative_path(source.pk, fmt, gzipped)
+    duplicate_of = (
+        Batch.objects.filter(source=source, sha256=sha256)
+        .exclude(status__in=[Batch.Status.FAILED, Batch.Status.DUPLICATE])
+        .order_by("pk")
+        .first()
+    )
+    status = Batch.Status.DUPLICATE if duplicate_of else Batch.Status.RECEIVED
+    incoming.keep(relative)
+    try:
+        with transaction.atomic():
+            batch = Batch.objects.create(
+                source=source, key=key, status=status, format=fmt, gzipped=gzipped, payload=relative,
+                payload_bytes=body_bytes, sha256=sha256, idempotency_key=idempotency_key or None,
+                duplicate_of=duplicate_of, columns=columns, record_count=count,
+            )
+            BatchTransition.objects.create(
+                batch=batch, from_status="", to_status=status, actor=actor,
+                note=f"same content as batch {duplicate_of.pk}" if duplicate_of else "",
+            )
+            if status == Batch.Status.RECEIVED:
+                transaction.on_commit(lambda: signals.batch_received.send(sender=Batch, batch_id=batch.pk))
+    except IntegrityError:
+        # A concurrent request with the same idempotency key won the race: answer with its batch.
+        data_path(relative).unlink(missing_ok=True)
+        earlier = Batch.objects.filter(source=source, idempotency_key=idempotency_key).first()
+        if earlier is None:
+            raise
+        return earlier, False
+    return batch, True
+
+
+def batch_ingest(*, batch_id: int, actor: str = "task:ingest") -> Batch:
+    """Parse a received batch into records and a Parquet copy: all of it, or (on a bad payload) none.
+
+    Claims the batch (received -> ingesting) first. The records, the columnar copy's name and the
+    move to `ingested` commit in one transaction whose last statement checks that this claim is
+    still the live one, so a worker that was presumed dead and raced a retry cannot add records twice.
+    """
+    now = timezone.now()
+    if not batch_transition(batch_id=batch_id, from_status=Batch.Status.RECEIVED,
+                            to_status=Batch.Status.INGESTING, actor=actor, ingest_started_at=now,
+                            attempts=F("attempts") + 1):
+        return Batch.objects.get(pk=batch_id)
+    batch = Batch.objects.get(pk=batch_id)
+    relative = columnar_relative_path(batch.source_id, batch.pk)
+    target = data_path(relative)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{batch.attempts}.partial")
+    try:
+        with transaction.atomic():
+            count = _ingest_rows(batch, partial)
+            partial.replace(target)
+            _feedback_link_batch(batch)
+            done = batch_transition(
+                batch_id=batch.pk, from_status=Batch.Status.INGESTING, to_status=Batch.Status.INGESTED,
+                actor=actor, note=f"{count} records", ingested_at=timezone.now(), ingested_count=count,
+                columnar=relative, error="", error_line=None, where={"attempts": batch.attempts},
+            )
+            if not done:
+                raise _ClaimLost()
+    except _ClaimLost:
+        log.warning("batch %s: claim %s was superseded; its work was rolled back", batch.pk, batch.attempts)
+    except PayloadError as exc:
+        partial.unlink(missing_ok=True)
+        batch_transition(batch_id=batch.pk, from_status=Batch.Status.INGESTING, to_status=Batch.Status.FAILED,
+                         actor=actor, note=str(exc), error=str(exc), error_line=exc.line,
+                         where={"attempts": batch.attempts})
+    except BaseException:
+        # A database or disk fault: give the claim back so a retry (or the sweeper) can start over.
+        partial.unlink(missing_ok=True)
+        try:
+            batch_transition(batch_id=batch.pk, from_status=Batch.Status.INGESTING, to_status=Batch.Status.RECEIVED,
+                             actor=actor, note="ingest was interrupted; queued again", where={"attempts": batch.attempts})
+        except Exception:
+            log.exception("batch %s: could not release its claim; the sweeper will", batch.pk)
+        raise
+    return Batch.objects.get(pk=batch.pk)
+
+
+class _ClaimLost(Exception):
+    pass
+
+
+def _ingest_rows(batch: Batch, partial: Path) -> int:
+    chunk_rows = settings.SIEVE_INGEST_CHUNK_ROWS
+    rows = RecordRows(batch_id=batch.pk, source_id=batch.source_id)
+    with open_payload(batch.payload, gzipped=batch.gzipped) as stream:
+        parser = PayloadParser(stream, batch.format, max_json_bytes=settings.SIEVE_MAX_JSON_ARRAY_BYTES)
+        columnar = ParquetCopy(partial, batch.columns)
+        try:
+            chunk = []
+            for record in parser:
+                chunk.append(record)
+                if len(chunk) >= chunk_rows:
+                    rows.write(chunk)
+                    columnar.write(chunk)
+                    chunk = []
+            if chunk:
+                rows.write(chunk)
+                columnar.write(chunk)
+        finally:
+            columnar.close()
+    return rows.count
+
+
+def batch_requeue_stalled(*, batch_id: int, actor: str = "task:sweeper") -> bool:
+    """Hand a batch whose worker vanished mid-ingest back to the queue (ingesting -> received)."""
+    return batch_transition(batch_id=batch_id, from_status=Batch.Status.INGESTING, to_status=Batch.Status.RECEIVED,
+                            actor=actor, note="the worker did not finish in time; queued again")
+
+
+# --- process feedback
+
+
+def actor_pseudonym(actor: str) -> str:
+    """A keyed hash of an actor id: stable per actor, not reversible without the server's secret."""
+    if not actor:
+        return ""
+    return hmac.new(settings.SIEVE_PSEUDONYM_SECRET.encode(), actor.encode(), hashlib.sha256).hexdigest()
+
+
+def feedback_receive(*, source: Source, events: list[dict]) -> dict:
+    """Store checked feedback events, each once per idempotency key; link those whose record is known.
+
+    `events` are dicts with external_id, signal, value, actor (raw), occurred_at (aware datetime) and
+    idempotency_key. The raw actor id is replaced by its pseudonym here and is never stored.
+    """
+    keys = [e["idempotency_key"] for e in events]
+    seen = set(FeedbackEvent.objects.filter(source=source, idempotency_key__in=keys)
+               .values_list("idempotency_key", flat=True))
+    fresh = [e for e in events if e["idempotency_key"] not in seen]
+    ids = {e["external_id"] for e in fresh}
+    current = dict(Record.objects.current().filter(source=source, external_id__in=ids)
+                   .values_list("external_id", "id")) if ids else {}
+    now = timezone.now()
+    FeedbackEvent.objects.bulk_create(
+        [
+            FeedbackEvent(
+                source=source, idempotency_key=e["idempotency_key"], external_id=e["external_id"],
+                record_id=current.get(e["external_id"]), signal=e["signal"], value=e.get("value"),
+                actor=actor_pseudonym(e.get("actor") or ""), occurred_at=e["occurred_at"], received_at=now,
+            )
+            for e in fresh
+        ],
+        ignore_conflicts=True,  # a concurrent retry of the same events: the first insert wins
+    )
+    return {"accepted": len(fresh), "duplicates": len(events) - len(fresh),
+            "linked": sum(1 for e in fresh if e["external_id"] in current)}
+
+
+def feedback_idempotency_key(event: dict) -> str:
+    """The key of an event sent without one: identical events are then the same event."""
+    parts = [event["external_id"], event["signal"], repr(event.get("value")), event.get("actor") or "",
+             event["occurred_at"].isoformat() if isinstance(event["occurred_at"], datetime) else ""]
+    return "sha256:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def _feedback_link_batch(batch: Batch) -> int:
+    """Link feedback that arrived before its record to this batch's (current) rows."""
+    return FeedbackEvent.objects.filter(
+        source_id=batch.source_id, record__isnull=True,
+        external_id__in=Record.objects.filter(batch=batch, is_current=True).values("external_id"),
+    ).update(
+        record=Subquery(Record.objects.filter(batch=batch, external_id=OuterRef("external_id")).values("pk")[:1])
+    )

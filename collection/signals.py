@@ -1,0 +1,5 @@
+"""Signals other layers listen to, so collection never imports what comes after it in the pipeline."""
+from django.dispatch import Signal
+
+# Sent after the commit that accepted a batch, with batch_id: config.pipeline starts the pipeline.
+batch_received = Signal()

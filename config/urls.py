@@ -1,0 +1,26 @@
+"""URLs: the API under /api/v1/, its schema and docs, the Django admin, and a health check."""
+from django.contrib import admin
+from django.db import connection
+from django.http import JsonResponse
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from collection import api as collection_api
+
+
+def healthz(request):
+    """200 when the database answers; used by load balancers and compose health checks."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", healthz),
+    path("api/v1/batches", collection_api.BatchCollection.as_view(), name="api-batch-list"),
+    path("api/v1/batches/<int:pk>", collection_api.BatchDetail.as_view(), name="api-batch-detail"),
+    path("api/v1/feedback", collection_api.FeedbackCollection.as_view(), name="api-feedback"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]

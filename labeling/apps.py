@@ -1,0 +1,6 @@
+"""App config for labeling: raters, projects, queues and annotations (models arrive with their issue)."""
+from django.apps import AppConfig
+
+
+class LabelingConfig(AppConfig):
+    name = "labeling"
