@@ -26,9 +26,6 @@ from .writers import ParquetCopy, RecordRows
 log = logging.getLogger(__name__)
 
 
-class PayloadConflict(Exception):
-    """An idempotency key was used again with a different payload."""
-
 
 # --- sources and keys
 
@@ -150,7 +147,7 @@ def _batch_record(*, source, incoming, fmt, gzipped, sha256, body_bytes, count, 
     return batch, True
 
 
-def batch_ingest(*, batch_id: int, actor: str = "task:ingest") -> Batch:
+def batch_ingest(*, batch_id: int, actor: str = "task:ingest") -> Batch | None:
     """Parse a received batch into records and a Parquet copy: all of it, or (on a bad payload) none.
 
     Claims the batch (received -> ingesting) first. The records, the columnar copy's name and the
@@ -161,7 +158,7 @@ def batch_ingest(*, batch_id: int, actor: str = "task:ingest") -> Batch:
     if not batch_transition(batch_id=batch_id, from_status=Batch.Status.RECEIVED,
                             to_status=Batch.Status.INGESTING, actor=actor, ingest_started_at=now,
                             attempts=F("attempts") + 1):
-        return Batch.objects.get(pk=batch_id)
+        return Batch.objects.filter(pk=batch_id).first()  # someone else has it, or it is gone
     batch = Batch.objects.get(pk=batch_id)
     relative = columnar_relative_path(batch.source_id, batch.pk)
     target = data_path(relative)

@@ -49,14 +49,16 @@ class _TeeToFile(io.RawIOBase):
         self.sink = sink
         self.limit = limit
         self.count = 0
+        self._rest = b""  # what a source returned beyond the size asked for
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        chunk = self.source.read(min(len(buffer), READ_CHUNK))
+        chunk = self._rest or self.source.read(min(len(buffer), READ_CHUNK))
         if not chunk:
             return 0
+        chunk, self._rest = chunk[: len(buffer)], chunk[len(buffer):]
         self.count += len(chunk)
         if self.count > self.limit:
             raise BodyTooLarge(self.limit)

@@ -1,0 +1,180 @@
+"""Fixtures shared by the suite: a data folder, sources with keys, and real worker and server processes."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(config, items):
+    """The suite is about real services: refuse to run it on SQLite by mistake."""
+    engine = settings.DATABASES["default"]["ENGINE"]
+    needs_db = any("django_db" in item.keywords or "db" in getattr(item, "fixturenames", ()) for item in items)
+    if needs_db and "postgresql" not in engine:
+        raise pytest.UsageError("The suite runs on PostgreSQL: run `make test`, or set DATABASE_URL to a server.")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """Payloads and Parquet copies of the whole session go to one folder, shared with worker processes."""
+    path = tmp_path_factory.mktemp("sieve-data")
+    settings.DATA_DIR = path
+    return path
+
+
+@pytest.fixture(scope="session")
+def celery_queue() -> str:
+    """A queue of this session's own, so a worker of `make run` or another run never takes its tasks."""
+    from config.celery import app
+
+    queue = f"sieve-test-{uuid.uuid4().hex[:8]}"
+    app.conf.task_default_queue = queue
+    return queue
+
+
+@pytest.fixture
+def source(db):
+    from collection import services
+
+    return services.source_create(name="checkout-app", kind="app")
+
+
+@pytest.fixture
+def source_key(source):
+    from collection import services
+
+    _, raw = services.source_key_create(source=source, name="test")
+    return raw
+
+
+@pytest.fixture
+def api(source_key):
+    """A DRF client that sends the source's key."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {source_key}")
+    return client
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def test_database_url() -> str:
+    """The URL of the test database pytest-django made, for processes started by the tests."""
+    s = connection.settings_dict
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+test_database_url.__test__ = False
+
+
+class Process:
+    """A child process in its own process group, with its output in a log file."""
+
+    def __init__(self, args: list[str], *, env: dict, log: Path, ready: str | None = None, timeout: float = 60):
+        self.log = log
+        self.handle = open(log, "ab")
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.handle, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        if ready:
+            wait_for(lambda: ready in self.output() or self.proc.poll() is not None, timeout=timeout,
+                     what=f"{args[2] if len(args) > 2 else args[0]} to be ready")
+            if self.proc.poll() is not None:
+                raise AssertionError(f"process exited early:\n{self.output()[-4000:]}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill(self, sig=signal.SIGKILL) -> None:
+        """Signal the whole group: a Celery worker's pool children die with their parent."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self.handle.close()
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+
+
+def service_env(*, data_dir: Path, queue: str, redis_url: str | None = None, **extra) -> dict:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=test_database_url(),
+        REDIS_URL=redis_url or settings.REDIS_URL,
+        SIEVE_DATA_DIR=str(data_dir),
+        SIEVE_QUEUE=queue,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def start_worker(tmp_path: Path, *, data_dir: Path, queue: str, beat: bool = False, concurrency: int = 1,
+                 redis_url: str | None = None, **extra) -> Process:
+    name = f"w{uuid.uuid4().hex[:6]}"
+    args = [str(Path(sys.executable).parent / "celery"), "-A", "config", "worker", "-Q", queue, "-c", str(concurrency),
+            "-n", f"{name}@%h", "-l", "info", "--without-gossip", "--without-mingle"]
+    if beat:
+        args += ["--beat", "--schedule", str(tmp_path / f"beat-{name}")]
+    env = service_env(data_dir=data_dir, queue=queue, redis_url=redis_url, **extra)
+    return Process(args, env=env, log=tmp_path / f"worker-{name}.log", ready=" ready.")
+
+
+def start_web(tmp_path: Path, *, data_dir: Path, queue: str, redis_url: str | None = None, **extra) -> tuple:
+    port = free_port()
+    args = [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+            "--workers", "2", "--access-logfile", "-"]
+    env = service_env(data_dir=data_dir, queue=queue, redis_url=redis_url, **extra)
+    proc = Process(args, env=env, log=tmp_path / f"web-{port}.log", ready="Booting worker")
+    url = f"http://127.0.0.1:{port}"
+    import requests
+
+    wait_for(lambda: _answers(requests, url), timeout=30, what="gunicorn to answer")
+    return proc, url
+
+
+def _answers(requests, url) -> bool:
+    try:
+        return requests.get(f"{url}/healthz", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+@pytest.fixture
+def worker(transactional_db, tmp_path, data_dir, celery_queue):
+    """A real Celery worker on the test database and the session's queue."""
+    proc = start_worker(tmp_path, data_dir=data_dir, queue=celery_queue)
+    yield proc
+    proc.stop()
