@@ -101,8 +101,9 @@ class Batch(models.Model):
     sha256 = models.CharField(max_length=64, help_text="Of the uncompressed content.")
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
     duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    # Column name -> JSON type seen at upload; ingest builds the Parquet schema from it.
-    columns = models.JSONField(default=dict, blank=True)
+    # [name, JSON type] per column in order of first appearance (a list: jsonb does not keep key order);
+    # ingest builds the Parquet schema from it.
+    columns = models.JSONField(default=list, blank=True)
     record_count = models.IntegerField(default=0, help_text="Rows found in the payload at upload.")
     ingested_count = models.IntegerField(default=0)
     columnar = models.CharField(max_length=300, blank=True, help_text="Parquet copy, relative to SIEVE_DATA_DIR.")

@@ -18,6 +18,7 @@ class BatchSerializer(serializers.ModelSerializer):
     duplicate_of = serializers.PrimaryKeyRelatedField(read_only=True)
     timings = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
+    columns = serializers.SerializerMethodField()
 
     class Meta:
         model = Batch
@@ -34,6 +35,10 @@ class BatchSerializer(serializers.ModelSerializer):
         """Seconds spent waiting in the queue and ingesting."""
         queued = (batch.ingest_started_at - batch.received_at).total_seconds() if batch.ingest_started_at else None
         return {"queued_seconds": queued, "ingest_seconds": batch.ingest_seconds}
+
+    def get_columns(self, batch) -> list[dict]:
+        """Each column with the JSON type its values had (int, float, str, bool, null, list or mixed)."""
+        return [{"name": name, "type": kind} for name, kind in batch.columns]
 
     def get_error(self, batch) -> dict | None:
         if not batch.error:

@@ -109,7 +109,7 @@ def batch_receive(
         incoming.discard()
         raise
     return _batch_record(source=source, incoming=incoming, fmt=fmt, gzipped=gzipped, sha256=sha256,
-                         body_bytes=body_bytes, count=parser.count, columns=parser.columns,
+                         body_bytes=body_bytes, count=parser.count, columns=[[name, kind] for name, kind in parser.columns.items()],
                          idempotency_key=idempotency_key, key=key, actor=actor)
 
 
@@ -204,7 +204,7 @@ def _ingest_rows(batch: Batch, partial: Path) -> int:
     rows = RecordRows(batch_id=batch.pk, source_id=batch.source_id)
     with open_payload(batch.payload, gzipped=batch.gzipped) as stream:
         parser = PayloadParser(stream, batch.format, max_json_bytes=settings.SIEVE_MAX_JSON_ARRAY_BYTES)
-        columnar = ParquetCopy(partial, batch.columns)
+        columnar = ParquetCopy(partial, dict(batch.columns))
         try:
             chunk = []
             for record in parser:

@@ -38,7 +38,8 @@ def test_an_ndjson_batch_is_accepted_and_committed_before_ingest(api, source):
     assert response["Location"].endswith(f"/api/v1/batches/{batch.pk}")
     assert data_path(batch.payload).read_bytes() == ndjson(5)
     assert list(batch.transitions.values_list("from_status", "to_status")) == [("", "received")]
-    assert batch.columns == {"x": "float", "c": "str", "__label": "int"}
+    assert batch.columns == [["x", "float"], ["c", "str"], ["__label", "int"]]
+    assert body["columns"][0] == {"name": "x", "type": "float"}
     assert Record.objects.count() == 0  # records come from the ingest step, not the request
 
 
