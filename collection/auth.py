@@ -1,5 +1,6 @@
 """Source API keys on the wire: `Authorization: Bearer <key>` authentication and per-key rate limits."""
 import hashlib
+import logging
 import secrets
 
 from django.conf import settings
@@ -7,6 +8,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, throttling
 
 KEY_PREFIX = "sieve"
+log = logging.getLogger(__name__)
 
 
 def key_generate() -> tuple[str, str, str]:
@@ -80,7 +82,12 @@ class SourceKeyRateThrottle(throttling.SimpleRateThrottle):
             return True
         self.rate = key.rate or self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        try:
+            return super().allow_request(request, view)
+        except Exception as exc:
+            # The cache (Redis) is down: accepting data matters more than counting requests.
+            log.warning("rate limit not checked, the cache is unreachable: %s", exc)
+            return True
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": request.user.key.pk}

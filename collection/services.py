@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
@@ -166,6 +166,7 @@ def batch_ingest(*, batch_id: int, actor: str = "task:ingest") -> Batch | None:
     partial = target.with_name(f".{target.name}.{batch.attempts}.partial")
     try:
         with transaction.atomic():
+            _hold_ingest_lock(batch.pk)
             count = _ingest_rows(batch, partial)
             partial.replace(target)
             _feedback_link_batch(batch)
@@ -199,6 +200,26 @@ class _ClaimLost(Exception):
     pass
 
 
+# Advisory lock namespaces (first key of PostgreSQL's two-key advisory locks).
+INGEST_LOCK = 7042
+
+
+def _hold_ingest_lock(batch_id: int) -> None:
+    """Hold a lock for as long as this ingest's transaction lives; a dead worker's lock dies with it."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [INGEST_LOCK, batch_id])
+
+
+def _ingest_is_alive(batch_id: int) -> bool:
+    """Is a worker still ingesting this batch? On PostgreSQL its lock says so exactly; elsewhere assume not."""
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [INGEST_LOCK, batch_id])
+        return not cursor.fetchone()[0]
+
+
 def _ingest_rows(batch: Batch, partial: Path) -> int:
     chunk_rows = settings.SIEVE_INGEST_CHUNK_ROWS
     rows = RecordRows(batch_id=batch.pk, source_id=batch.source_id)
@@ -222,9 +243,17 @@ def _ingest_rows(batch: Batch, partial: Path) -> int:
 
 
 def batch_requeue_stalled(*, batch_id: int, actor: str = "task:sweeper") -> bool:
-    """Hand a batch whose worker vanished mid-ingest back to the queue (ingesting -> received)."""
-    return batch_transition(batch_id=batch_id, from_status=Batch.Status.INGESTING, to_status=Batch.Status.RECEIVED,
-                            actor=actor, note="the worker did not finish in time; queued again")
+    """Hand a batch whose worker vanished mid-ingest back to the queue (ingesting -> received).
+
+    A slow but living worker keeps its batch: it holds the ingest lock, which a killed worker's
+    connection gives up when it drops.
+    """
+    with transaction.atomic():
+        if _ingest_is_alive(batch_id):
+            return False
+        return batch_transition(batch_id=batch_id, from_status=Batch.Status.INGESTING,
+                                to_status=Batch.Status.RECEIVED, actor=actor,
+                                note="its worker is gone; queued again")
 
 
 # --- process feedback

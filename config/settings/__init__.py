@@ -179,7 +179,7 @@ SIEVE_MAX_UPLOAD_BYTES = env_int("SIEVE_MAX_UPLOAD_BYTES", 2 * 1024**3)
 SIEVE_MAX_JSON_ARRAY_BYTES = env_int("SIEVE_MAX_JSON_ARRAY_BYTES", 64 * 1024**2)
 SIEVE_INGEST_CHUNK_ROWS = env_int("SIEVE_INGEST_CHUNK_ROWS", 50_000)
 # A batch left in `received` or `ingesting` longer than this is handed to the pipeline again.
-SIEVE_STALLED_AFTER = timedelta(seconds=env_int("SIEVE_STALLED_AFTER", 600))
+SIEVE_STALLED_AFTER = timedelta(seconds=env_int("SIEVE_STALLED_AFTER", 120))
 SIEVE_RECEIVED_STALLED_AFTER = timedelta(seconds=env_int("SIEVE_RECEIVED_STALLED_AFTER", 30))
 SIEVE_PSEUDONYM_SECRET = env_str("SIEVE_PSEUDONYM_SECRET", SECRET_KEY)
 SIEVE_KEY_LAST_USED_RESOLUTION = timedelta(seconds=60)

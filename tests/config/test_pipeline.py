@@ -1,0 +1,144 @@
+"""The pipeline end to end with real processes: a Celery worker, gunicorn, and a Redis that goes away."""
+import shutil
+import signal
+import threading
+
+import orjson
+import pytest
+import requests
+from rest_framework.test import APIClient
+
+from collection import services
+from collection.models import Batch, Record
+from collection.tasks import ingest_batch
+from tests.conftest import Process, free_port, start_web, start_worker, wait_for
+
+pytestmark = [pytest.mark.worker, pytest.mark.slow]
+
+
+def ndjson(n: int, prefix: str = "r") -> bytes:
+    return b"".join(
+        orjson.dumps({"external_id": f"{prefix}{i}", "features": {"x": i, "y": i * 0.5, "c": "abcd"[i % 4]},
+                      "label": i % 2}) + b"\n"
+        for i in range(n)
+    )
+
+
+def status_of(batch_id: int) -> str:
+    return Batch.objects.get(pk=batch_id).status
+
+
+def upload(source_key: str, body: bytes) -> int:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {source_key}")
+    response = client.post("/api/v1/batches", data=body, content_type="application/x-ndjson")
+    assert response.status_code == 202, response.content
+    return response.json()["id"]
+
+
+def test_an_uploaded_batch_is_ingested_by_a_real_worker(worker, source_key):
+    batch_id = upload(source_key, ndjson(500))
+    wait_for(lambda: status_of(batch_id) == "ingested", timeout=60, what="the batch to be ingested")
+    assert Record.objects.filter(batch_id=batch_id).count() == 500
+    batch = Batch.objects.get(pk=batch_id)
+    assert batch.attempts == 1 and batch.ingested_count == 500
+
+
+def test_a_redelivered_ingest_message_is_ingested_once(worker, source_key):
+    batch_id = upload(source_key, ndjson(300))
+    for _ in range(3):
+        ingest_batch.delay(batch_id)  # as if the broker had delivered the message again
+    wait_for(lambda: status_of(batch_id) == "ingested", timeout=60, what="the batch to be ingested")
+    wait_for(lambda: "ingest_batch" in worker.output() and worker.output().count("succeeded") >= 4, timeout=30,
+             what="every delivery to be handled")
+    assert Record.objects.filter(batch_id=batch_id).count() == 300
+    assert Batch.objects.get(pk=batch_id).attempts == 1
+
+
+def test_a_worker_killed_mid_ingest_loses_and_duplicates_nothing(transactional_db, tmp_path, data_dir,
+                                                                 celery_queue, source, source_key):
+    count = 150_000
+    first = start_worker(tmp_path, data_dir=data_dir, queue=celery_queue, SIEVE_INGEST_CHUNK_ROWS=1000)
+    try:
+        batch_id = upload(source_key, ndjson(count))
+        wait_for(lambda: status_of(batch_id) == "ingesting", timeout=60, what="the ingest to start")
+        wait_for(lambda: Batch.objects.get(pk=batch_id).updated_at is not None, timeout=5)
+        threading.Event().wait(1.0)  # well inside the ingest, which takes several seconds
+        assert status_of(batch_id) == "ingesting"
+    finally:
+        first.kill(signal.SIGKILL)
+    assert Record.objects.filter(batch_id=batch_id).count() == 0  # its transaction died with it
+    second = start_worker(tmp_path, data_dir=data_dir, queue=celery_queue, beat=True,
+                          SIEVE_STALLED_AFTER=1, SIEVE_SWEEP_EVERY=1)
+    try:
+        wait_for(lambda: status_of(batch_id) == "ingested", timeout=180, what="the batch to be ingested again")
+    finally:
+        second.stop()
+    records = Record.objects.filter(batch_id=batch_id)
+    assert records.count() == count
+    assert records.values("external_id").distinct().count() == count
+    batch = Batch.objects.get(pk=batch_id)
+    assert batch.attempts == 2
+    assert ("ingesting", "received") in set(batch.transitions.values_list("from_status", "to_status"))
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A Redis server of this test's own, on a free port, so the machine's Redis is never stopped."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (Debian: apt-get install -y redis-server)")
+    port = free_port()
+
+    def start() -> Process:
+        return Process([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                        "--dir", str(tmp_path)], env={}, log=tmp_path / "redis.log", ready="Ready to accept")
+
+    server = {"proc": start()}
+    yield port, server, start
+    server["proc"].kill(signal.SIGTERM)
+
+
+def test_an_upload_while_redis_is_down_is_accepted_and_ingested_when_it_is_back(
+        transactional_db, tmp_path, data_dir, celery_queue, source, source_key, own_redis):
+    port, server, start = own_redis
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    web, url = start_web(tmp_path, data_dir=data_dir, queue=celery_queue, redis_url=redis_url)
+    try:
+        server["proc"].kill(signal.SIGTERM)
+        response = requests.post(f"{url}/api/v1/batches", data=ndjson(200),
+                                 headers={"Authorization": f"Bearer {source_key}",
+                                          "Content-Type": "application/x-ndjson"}, timeout=30)
+        assert response.status_code == 202, response.text
+        batch_id = response.json()["id"]
+        assert status_of(batch_id) == "received"
+        server["proc"] = start()
+        worker = start_worker(tmp_path, data_dir=data_dir, queue=celery_queue, redis_url=redis_url, beat=True,
+                              SIEVE_RECEIVED_STALLED_AFTER=1, SIEVE_SWEEP_EVERY=1)
+        try:
+            wait_for(lambda: status_of(batch_id) == "ingested", timeout=90, what="the batch to be ingested")
+        finally:
+            worker.stop()
+    finally:
+        web.stop()
+    assert Record.objects.filter(batch_id=batch_id).count() == 200
+
+
+def test_ten_concurrent_retries_with_one_idempotency_key_make_one_batch(live_server, celery_queue, source_key):
+    body = ndjson(5000)
+    results = []
+
+    def send():
+        response = requests.post(f"{live_server.url}/api/v1/batches", data=body, timeout=60, headers={
+            "Authorization": f"Bearer {source_key}", "Content-Type": "application/x-ndjson",
+            "Idempotency-Key": "nightly-2026-11-26"})
+        results.append((response.status_code, response.json()["id"]))
+
+    threads = [threading.Thread(target=send) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [code for code, _ in results] == [202] * 10
+    assert len({batch_id for _, batch_id in results}) == 1
+    assert Batch.objects.count() == 1
