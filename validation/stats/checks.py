@@ -1,0 +1,183 @@
+"""Per-feature checks of a batch against the schema and the baseline profile."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+from . import metrics as m
+from .categorical import CategoricalProfile
+from .features import FeatureProfile
+from .numeric import NumericProfile
+from .report import (
+    DRIFT,
+    ERROR,
+    MISSING_FEATURE,
+    MISSING_RATE,
+    OUT_OF_DOMAIN,
+    OUT_OF_RANGE,
+    TYPE_CHANGE,
+    WARNING,
+    Anomaly,
+    MetricValue,
+)
+from .schema import FeatureSchema
+from .spec import FeatureSpec
+from .thresholds import DECIDING, Thresholds
+
+
+class FeatureCheck:
+    """Runs every check of one feature and collects its metrics and anomalies."""
+
+    def __init__(self, name: str, th: Thresholds):
+        self.name = name
+        self.th = th
+        self.metrics: dict[str, MetricValue] = {}
+        self.anomalies: list[Anomaly] = []
+
+    def metric(self, key: str, value: float, noise: float = 0.0, p_value=None, metric=None):
+        """Record a metric; its threshold is the configured one raised to the noise floor."""
+        threshold = self.th.effective(self.name, metric or key, noise)
+        mv = MetricValue(float(value), threshold, p_value)
+        self.metrics[key] = mv
+        return mv
+
+    def flag(self, kind, metric, mv: MetricValue | None, severity, explanation) -> None:
+        """Record an anomaly."""
+        value = None if mv is None else mv.value
+        threshold = None if mv is None else mv.threshold
+        self.anomalies.append(
+            Anomaly(kind, self.name, metric, value, threshold, severity, explanation)
+        )
+
+    def run(self, fs: FeatureSchema, spec: FeatureSpec | None, base, batch, batch_rows: int):
+        """All checks for a feature the schema expects in this environment."""
+        if batch is None:
+            if fs.required:
+                self.flag(MISSING_FEATURE, "presence", None, ERROR, f"{self.name} is absent")
+                return
+            batch_missing, batch_count = batch_rows, batch_rows
+        elif batch.kind != fs.kind:
+            self.flag(TYPE_CHANGE, "type", None, ERROR,
+                      f"{self.name} is {batch.kind} in the batch, {fs.kind} in the schema")
+            return
+        else:
+            batch_missing, batch_count = batch.missing, batch.count
+        if base is not None:
+            self.missing_rate(base, batch_missing, batch_count)
+        if batch is None:
+            return
+        if isinstance(batch, NumericProfile):
+            self.out_of_range(fs, spec, batch)
+        else:
+            self.out_of_domain(fs, spec, batch)
+        if base is not None and base.present and batch.present:
+            self.distribution(base, batch, spec)
+
+    def missing_rate(self, base: FeatureProfile, missing: int, count: int) -> None:
+        """Change of the missing share, against a binomial noise floor."""
+        if not count or not base.count:
+            return
+        ra, rb = base.missing / base.count, missing / count
+        pooled = (base.missing + missing) / (base.count + count)
+        z = float(stats.norm.isf(self.th.alpha / 2))
+        noise = z * math.sqrt(pooled * (1 - pooled)) * m.sample_factor(base.count, count)
+        mv = self.metric("missing_rate", abs(rb - ra), noise)
+        if mv.exceeded:
+            self.flag(MISSING_RATE, "missing_rate", mv, ERROR,
+                      f"{self.name} missing {ra:.1%} in the baseline, {rb:.1%} in the batch")
+
+    def out_of_range(self, fs: FeatureSchema, spec: FeatureSpec | None, batch: NumericProfile):
+        """Share of batch numbers outside [min, max]; inf counts as out of range."""
+        total = batch.present + batch.nonfinite
+        if not total or (fs.min is None and fs.max is None):
+            return
+        below = above = 0.0
+        lo = -math.inf if fs.min is None else fs.min
+        hi = math.inf if fs.max is None else fs.max
+        if batch.present and (batch.min < lo or batch.max > hi):
+            edges = spec.edges if spec else ()
+            if edges and edges[0] == lo and edges[-1] == np.nextafter(hi, math.inf):
+                # The baseline's own range is exactly the outer histogram edges.
+                below, above = batch.hist[0], batch.hist[-1]
+            else:
+                cdf = batch.quantiles.cdf(np.array([np.nextafter(lo, -math.inf), hi]))
+                below, above = cdf[0] * batch.present, (1 - cdf[1]) * batch.present
+        share = (below + above + batch.nonfinite) / total
+        mv = self.metric("out_of_range", share)
+        if share > 0 and mv.exceeded:
+            self.flag(OUT_OF_RANGE, "out_of_range", mv, ERROR,
+                      f"{share:.1%} of {self.name} outside [{lo:.6g}, {hi:.6g}] "
+                      f"(batch {batch.min:.6g}..{batch.max:.6g})")
+
+    def out_of_domain(self, fs: FeatureSchema, spec, batch: CategoricalProfile) -> None:
+        """Share of present batch values outside the schema's domain."""
+        if fs.domain is None or not batch.present:
+            return
+        vocab = spec.vocab if spec else ()
+        allowed = set(fs.domain)
+        inside = sum(int(c) for v, c in zip(vocab, batch.hist) if v in allowed)
+        share = 1 - inside / batch.present
+        mv = self.metric("out_of_domain", share)
+        if share > 0 and mv.exceeded:
+            examples = ", ".join(repr(v) for v in list(batch.other_examples)[:3])
+            self.flag(OUT_OF_DOMAIN, "out_of_domain", mv, ERROR,
+                      f"{share:.1%} of {self.name} outside its domain (e.g. {examples})")
+
+    def distribution(self, base: FeatureProfile, batch: FeatureProfile, spec) -> None:
+        """Distances between the binned distributions, and sketch metrics for numbers."""
+        p, q = base.hist, batch.hist
+        n_base, n_batch = base.present, batch.present
+        bins = int(((p + q) > 0).sum())
+        alpha = self.th.alpha
+        stat, p_value = m.chi2_pvalue(p, q)
+        self.metric("chi2", stat, p_value=p_value)
+        self.metric("js", m.js_distance(p, q), m.js_noise(bins, n_base, n_batch, alpha))
+        self.metric("psi", m.psi(p, q), m.psi_noise(bins, n_base, n_batch, alpha))
+        if isinstance(base, NumericProfile):
+            self._numeric(base, batch, spec)
+        else:
+            freqs = (p + q) / (n_base + n_batch)
+            self.metric("linf", m.linf(p, q), m.linf_noise(freqs, n_base, n_batch, alpha))
+        self._decide(base, batch, spec, min(n_base, n_batch))
+
+    def _numeric(self, base: NumericProfile, batch: NumericProfile, spec) -> None:
+        n_base, n_batch = base.present, batch.present
+        alpha = self.th.alpha
+        d = m.ks_statistic(base.quantiles, batch.quantiles)
+        eff = math.sqrt(n_base * n_batch / (n_base + n_batch))
+        sketch_error = base.quantiles.rank_error() + batch.quantiles.rank_error()
+        self.metric("ks", d, m.ks_noise(n_base, n_batch, alpha, sketch_error),
+                    p_value=float(stats.kstwobign.sf(eff * d)))
+        w = m.normed_wasserstein(m.wasserstein(base.quantiles, batch.quantiles),
+                                 base.std, batch.std)
+        spread = m.spread_integral(spec.edges if spec else (), base.hist)
+        self.metric("wasserstein", w, m.wasserstein_noise(spread, base.std, n_base, n_batch))
+
+    def _decide(self, base, batch, spec, n_min: int) -> None:
+        exceeded = [k for k in DECIDING[base.kind] if k in self.metrics and self.metrics[k].exceeded]
+        if not exceeded:
+            return
+        worst = max(exceeded, key=lambda k: self.metrics[k].value / max(self.metrics[k].threshold, 1e-12))
+        small = n_min < self.th.min_rows
+        severity = WARNING if small else ERROR
+        parts = ", ".join(
+            f"{k} {self.metrics[k].value:.3g} >= {self.metrics[k].threshold:.3g}" for k in exceeded
+        )
+        note = f" (only {n_min} values: below min_rows={self.th.min_rows})" if small else ""
+        self.flag(DRIFT, worst, self.metrics[worst], severity,
+                  f"{self.name} drifted: {parts}; {_summary(base, batch, spec)}{note}")
+
+
+def _summary(base, batch, spec) -> str:
+    """Where the change is, in the feature's own terms."""
+    if isinstance(base, NumericProfile):
+        return f"mean {base.mean:.4g} -> {batch.mean:.4g}, std {base.std:.4g} -> {batch.std:.4g}"
+    shares = np.abs(batch.hist / batch.present - base.hist / base.present)
+    i = int(shares.argmax())
+    vocab = spec.vocab if spec else ()
+    name = repr(vocab[i]) if i < len(vocab) else "other"
+    return (f"share of {name} {base.hist[i] / base.present:.1%} -> "
+            f"{batch.hist[i] / batch.present:.1%}")

@@ -1,0 +1,128 @@
+"""Distances between baseline and batch distributions, and their no-change noise floors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+from .sketches import QuantileSketch
+
+# Grid of ranks on which sketch-based metrics integrate or search: adds at most 1/1024 to KS.
+RANK_GRID = 1024
+# PSI smoothing: half a count per bin (Jeffreys prior), so empty bins stay finite.
+PSI_PSEUDOCOUNT = 0.5
+# Empirical 99.9% point of sqrt(n)·W1 / ∫sqrt(F(1-F))dx under no change: ~2.0-2.7 for normal,
+# lognormal, exponential and bimodal data (1,500 simulations each at n=50 and n=1,000).
+WASSERSTEIN_NOISE_FACTOR = 3.0
+
+
+def _freqs(counts: np.ndarray) -> np.ndarray:
+    total = counts.sum()
+    return counts / total if total else counts.astype(np.float64)
+
+
+def js_distance(p_counts: np.ndarray, q_counts: np.ndarray) -> float:
+    """Jensen-Shannon distance, log base 2: sqrt of the JS divergence, in [0, 1]."""
+    p, q = _freqs(p_counts), _freqs(q_counts)
+    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl_p = np.where(p > 0, p * np.log2(p / m), 0.0).sum()
+        kl_q = np.where(q > 0, q * np.log2(q / m), 0.0).sum()
+    return float(math.sqrt(max((kl_p + kl_q) / 2, 0.0)))
+
+
+def psi(p_counts: np.ndarray, q_counts: np.ndarray) -> float:
+    """Population stability index sum((q-p)·ln(q/p)), each bin smoothed by +0.5 counts."""
+    k = p_counts.size
+    p = (p_counts + PSI_PSEUDOCOUNT) / (p_counts.sum() + PSI_PSEUDOCOUNT * k)
+    q = (q_counts + PSI_PSEUDOCOUNT) / (q_counts.sum() + PSI_PSEUDOCOUNT * k)
+    return float(((q - p) * np.log(q / p)).sum())
+
+
+def linf(p_counts: np.ndarray, q_counts: np.ndarray) -> float:
+    """L-infinity distance of frequencies: the largest absolute change of any bin's share."""
+    return float(np.abs(_freqs(p_counts) - _freqs(q_counts)).max(initial=0.0))
+
+
+def chi2_pvalue(p_counts: np.ndarray, q_counts: np.ndarray) -> tuple[float, float]:
+    """Pearson chi-square test of homogeneity on the 2 x bins table (empty bins dropped)."""
+    table = np.vstack([p_counts, q_counts]).astype(np.float64)
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
+        return 0.0, 1.0
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    stat = float(((table - expected) ** 2 / expected).sum())
+    return stat, float(stats.chi2.sf(stat, table.shape[1] - 1))
+
+
+def _grid() -> np.ndarray:
+    return (np.arange(RANK_GRID) + 0.5) / RANK_GRID
+
+
+def ks_statistic(a: QuantileSketch, b: QuantileSketch) -> float:
+    """Kolmogorov-Smirnov statistic sup|F_a - F_b|, searched on both sketches' quantiles."""
+    points = np.unique(np.concatenate([a.quantiles(_grid()), b.quantiles(_grid())]))
+    return float(np.abs(a.cdf(points) - b.cdf(points)).max())
+
+
+def wasserstein(a: QuantileSketch, b: QuantileSketch) -> float:
+    """Wasserstein-1 distance: the integral over ranks u of |Q_a(u) - Q_b(u)| (midpoint rule)."""
+    return float(np.abs(a.quantiles(_grid()) - b.quantiles(_grid())).mean())
+
+
+def normed_wasserstein(w: float, ref_std: float, batch_std: float) -> float:
+    """W1 / baseline std; a constant baseline falls back to the batch's std, then to 0 or inf."""
+    scale = ref_std if ref_std > 0 else batch_std
+    if scale > 0:
+        return w / scale
+    return 0.0 if w == 0 else math.inf
+
+
+def _chi2_quantile(dof: int, alpha: float) -> float:
+    return float(stats.chi2.isf(alpha, max(dof, 1)))
+
+
+def sample_factor(n: int, m: int) -> float:
+    """sqrt(1/n + 1/m): how the noise of a two-sample statistic shrinks with the samples."""
+    return math.sqrt(1 / n + 1 / m) if n and m else math.inf
+
+
+def js_noise(n_bins: int, n: int, m: int, alpha: float) -> float:
+    """(1-alpha) point of the JS distance between two samples of one law (chi-square approx.)."""
+    # JSD (nats) ~ chi2_{k-1} · (1/n + 1/m) / 8 for small differences.
+    return math.sqrt(_chi2_quantile(n_bins - 1, alpha) / (8 * math.log(2))) * sample_factor(n, m)
+
+
+def psi_noise(n_bins: int, n: int, m: int, alpha: float) -> float:
+    """(1-alpha) point of PSI under no change: PSI ~ chi2_{k-1} · (1/n + 1/m)."""
+    return _chi2_quantile(n_bins - 1, alpha) * sample_factor(n, m) ** 2
+
+
+def linf_noise(freqs: np.ndarray, n: int, m: int, alpha: float) -> float:
+    """(1-alpha) point of the largest frequency change, Bonferroni over the bins."""
+    k = max(int((freqs > 0).sum()), 1)
+    z = float(stats.norm.isf(alpha / (2 * k)))
+    return float(z * np.sqrt(freqs * (1 - freqs)).max(initial=0.0) * sample_factor(n, m))
+
+
+def ks_noise(n: int, m: int, alpha: float, sketch_error: float) -> float:
+    """Asymptotic two-sample KS critical value plus both sketches' rank error."""
+    return math.sqrt(-math.log(alpha / 2) / 2) * sample_factor(n, m) + sketch_error
+
+
+def spread_integral(edges: tuple[float, ...], hist: np.ndarray) -> float:
+    """Integral of sqrt(F(1-F)) dx over the baseline's inner bins (trapezoid on the edges)."""
+    if len(edges) < 2:
+        return 0.0
+    cdf = np.cumsum(hist)[:-1] / max(hist.sum(), 1)
+    root = np.sqrt(np.clip(cdf * (1 - cdf), 0, None))
+    return float((np.diff(edges) * (root[:-1] + root[1:]) / 2).sum())
+
+
+def wasserstein_noise(spread: float, scale: float, n: int, m: int) -> float:
+    """Normed W1 that two samples of one law exceed rarely (see WASSERSTEIN_NOISE_FACTOR)."""
+    if scale <= 0:
+        return 0.0
+    return WASSERSTEIN_NOISE_FACTOR * spread / scale * sample_factor(n, m)
