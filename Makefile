@@ -32,6 +32,7 @@ run: venv
 # The suite runs on PostgreSQL and Redis: DATABASE_URL / REDIS_URL, else the local servers.
 test: venv
 	@bin/ensure-services
+	@$(BIN)/python manage.py collectstatic --noinput -v0
 	@set -a; . ./.test-env 2>/dev/null; set +a; \
 	  $(BIN)/python -m pytest; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$status
