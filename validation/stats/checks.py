@@ -52,8 +52,9 @@ class FeatureCheck:
             Anomaly(kind, self.name, metric, value, threshold, severity, explanation)
         )
 
-    def run(self, fs: FeatureSchema, spec: FeatureSpec | None, base, batch, batch_rows: int):
-        """All checks for a feature the schema expects in this environment."""
+    def run(self, fs: FeatureSchema, spec: FeatureSpec | None, base, batch, batch_rows: int,
+            *, distribution: bool = True):
+        """All checks for a feature the schema expects (the label's drift is checked apart)."""
         if batch is None:
             if fs.required:
                 self.flag(MISSING_FEATURE, "presence", None, ERROR, f"{self.name} is absent")
@@ -73,7 +74,7 @@ class FeatureCheck:
             self.out_of_range(fs, spec, batch)
         else:
             self.out_of_domain(fs, spec, batch)
-        if base is not None and base.present and batch.present:
+        if distribution and base is not None and base.present and batch.present:
             self.distribution(base, batch, spec)
 
     def missing_rate(self, base: FeatureProfile, missing: int, count: int) -> None:

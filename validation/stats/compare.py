@@ -42,7 +42,7 @@ def compare(
         fs = schema.features[name]
         check = FeatureCheck(name, th)
         check.run(fs, baseline.spec.feature(name), baseline.features.get(name),
-                  batch.features.get(name), batch.n_rows)
+                  batch.features.get(name), batch.n_rows, distribution=name != label)
         metrics[name] = check.metrics
         anomalies += check.anomalies
         if name != label and name in batch.features:

@@ -95,7 +95,11 @@ def quantile_edges(values: np.ndarray, n_bins: int) -> tuple[float, ...]:
         return ()
     edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, n_bins + 1)))
     # Bins are [e_i, e_i+1); nudging the top edge keeps the baseline maximum out of overflow.
-    edges[-1] = np.nextafter(edges[-1], np.inf)
+    top = np.nextafter(edges[-1], np.inf)
+    if edges.size == 1:
+        edges = np.append(edges, top)
+    else:
+        edges[-1] = top
     return tuple(float(e) for e in edges)
 
 
