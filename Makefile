@@ -24,10 +24,7 @@ run: venv
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py demo --port $(PORT)
-	@bash -c 'trap "kill 0" INT TERM EXIT; \
-	  $(BIN)/celery -A config worker --beat --loglevel=info --concurrency=2 & \
-	  $(BIN)/gunicorn config.wsgi:application --bind 127.0.0.1:$(PORT) --workers 3 --access-logfile - & \
-	  wait'
+	@PORT=$(PORT) bin/run
 
 # The suite runs on PostgreSQL and Redis: DATABASE_URL / REDIS_URL, else the local servers.
 test: venv
