@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.db import connection
 from django.http import JsonResponse
 from django.urls import path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from collection import api as collection_api
@@ -16,6 +17,8 @@ def healthz(request):
 
 
 urlpatterns = [
+    # Until the data-quality pages land, the front door is the admin.
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("healthz", healthz),
     path("api/v1/batches", collection_api.BatchCollection.as_view(), name="api-batch-list"),

@@ -312,3 +312,8 @@ def test_schema_and_docs_are_served_without_the_internet(client):
     html = docs.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
     assert "cdn" not in html.lower() and "https://" not in html.replace("https://swagger.io", "")
+
+
+def test_the_site_root_leads_to_the_admin(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"] == "/admin/"
