@@ -57,19 +57,15 @@ def chi2_pvalue(p_counts: np.ndarray, q_counts: np.ndarray) -> tuple[float, floa
     return stat, float(stats.chi2.sf(stat, table.shape[1] - 1))
 
 
-def _grid() -> np.ndarray:
-    return (np.arange(RANK_GRID) + 0.5) / RANK_GRID
-
-
 def ks_statistic(a: QuantileSketch, b: QuantileSketch) -> float:
     """Kolmogorov-Smirnov statistic sup|F_a - F_b|, searched on both sketches' quantiles."""
-    points = np.unique(np.concatenate([a.quantiles(_grid()), b.quantiles(_grid())]))
+    points = np.unique(np.concatenate([a.grid_quantiles(RANK_GRID), b.grid_quantiles(RANK_GRID)]))
     return float(np.abs(a.cdf(points) - b.cdf(points)).max())
 
 
 def wasserstein(a: QuantileSketch, b: QuantileSketch) -> float:
     """Wasserstein-1 distance: the integral over ranks u of |Q_a(u) - Q_b(u)| (midpoint rule)."""
-    return float(np.abs(a.quantiles(_grid()) - b.quantiles(_grid())).mean())
+    return float(np.abs(a.grid_quantiles(RANK_GRID) - b.grid_quantiles(RANK_GRID)).mean())
 
 
 def normed_wasserstein(w: float, ref_std: float, batch_std: float) -> float:

@@ -144,8 +144,12 @@ def profile_numeric(
         mean = low
     elif n:
         mean = float(x.mean())
-        centred = x - mean
-        m2 = float(centred @ centred)
+        squares = float(x @ x)
+        m2 = squares - n * mean * mean
+        if m2 <= 1e-6 * squares:
+            # Sum of squares minus n·mean² cancels badly when |mean| >> std; centre instead.
+            centred = x - mean
+            m2 = float(centred @ centred)
     quantiles = QuantileSketch(spec.kll_k, spec.kll_stride)
     quantiles.add_sorted(segments)
     distinct = DistinctCount(spec.hll_lg_k, spec.distinct_exact_cap, spec.distinct_sample_bits)

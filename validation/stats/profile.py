@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,25 +101,38 @@ def _feature_spec(spec: ProfileSpec, name: str, col: pd.Series) -> FeatureSpec:
 
 
 def profile_frame(
-    df: pd.DataFrame, *, spec: ProfileSpec | None = None, label: str | None = None
+    df: pd.DataFrame,
+    *,
+    spec: ProfileSpec | None = None,
+    label: str | None = None,
+    workers: int | None = None,
 ) -> Profile:
-    """Profile one frame; without a spec the frame is the baseline and fixes its own binning."""
+    """Profile one frame; without a spec the frame is the baseline and fixes its own binning.
+
+    Columns are profiled on `workers` threads (default: one per CPU, at most 4); numpy sorts
+    and Arrow hashing release the GIL, so on two cores this is close to twice as fast.
+    """
     if spec is None:
         spec = spec_from_frame(df, label=label)
     y = grouping = None
     if spec.label is not None and spec.label in df.columns:
         y = label_codes(df[spec.label], spec.label_classes)
         grouping = class_grouping(y, spec.n_label_columns)
-    features: dict[str, FeatureProfile] = {}
-    for name in df.columns:
+
+    def one(name) -> FeatureProfile:
         col = df[name]
         fs = _feature_spec(spec, name, col)
         if fs.kind == NUMERIC:
-            features[name] = profile_numeric(numeric_values(col), fs.edges, spec, y, grouping)
-        else:
-            own_y = None if name == spec.label else y
-            features[name] = profile_categorical(col, fs.vocab, spec, own_y)
-    return Profile(spec, len(df), features)
+            return profile_numeric(numeric_values(col), fs.edges, spec, y, grouping)
+        return profile_categorical(col, fs.vocab, spec, None if name == spec.label else y)
+
+    workers = workers or min(4, os.cpu_count() or 1)
+    if workers > 1 and len(df.columns) > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            profiles = list(pool.map(one, df.columns))
+    else:
+        profiles = [one(name) for name in df.columns]
+    return Profile(spec, len(df), dict(zip(df.columns, profiles)))
 
 
 def profile_chunks(
@@ -125,6 +140,7 @@ def profile_chunks(
     *,
     spec: ProfileSpec | None = None,
     label: str | None = None,
+    workers: int | None = None,
 ) -> Profile:
     """Profile a stream of frames one at a time; without a spec the first chunk fixes the bins."""
     total: Profile | None = None
@@ -132,7 +148,7 @@ def profile_chunks(
         if spec is None:
             spec = spec_from_frame(chunk, label=label)
         # Fold as we go so memory holds one chunk and one running profile, never the stream.
-        part = profile_frame(chunk, spec=spec)
+        part = profile_frame(chunk, spec=spec, workers=workers)
         total = part if total is None else total.merge(part)
     if total is None:
         if spec is None:
@@ -148,10 +164,15 @@ def iter_parquet(path: str | Path, *, batch_rows: int = PARQUET_BATCH_ROWS):
 
     schema = pq.read_schema(path)
     strings = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-    # Dictionary-encoded strings become pandas categoricals: codes without re-hashing.
+    # Dictionary-encoded strings become pandas categoricals: codes without decoding strings.
     with pq.ParquetFile(path, read_dictionary=strings) as pf:
-        for batch in pf.iter_batches(batch_size=batch_rows):
-            yield batch.to_pandas()
+        for group in range(pf.num_row_groups):
+            if pf.metadata.row_group(group).num_rows <= batch_rows:
+                # A whole row group at once is several times faster than iter_batches.
+                yield pf.read_row_group(group).to_pandas()
+                continue
+            for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[group]):
+                yield batch.to_pandas()
 
 
 def profile_parquet(
@@ -160,6 +181,8 @@ def profile_parquet(
     spec: ProfileSpec | None = None,
     label: str | None = None,
     batch_rows: int = PARQUET_BATCH_ROWS,
+    workers: int | None = None,
 ) -> Profile:
     """Profile a Parquet file batch by batch so memory stays bounded by one batch."""
-    return profile_chunks(iter_parquet(path, batch_rows=batch_rows), spec=spec, label=label)
+    chunks = iter_parquet(path, batch_rows=batch_rows)
+    return profile_chunks(chunks, spec=spec, label=label, workers=workers)

@@ -27,9 +27,11 @@ class QuantileSketch:
         self.k = k
         self.stride = stride
         self.sketch = sketch if sketch is not None else ds.kll_doubles_sketch(k)
+        self._grid: np.ndarray | None = None
 
     def add_sorted(self, segments: list[np.ndarray]) -> None:
         """Feed sorted runs; the middle item of each block of `stride` stands for the block."""
+        self._grid = None
         first = self.stride // 2
         picks = [seg[first :: self.stride] for seg in segments if seg.size]
         if picks:
@@ -49,6 +51,13 @@ class QuantileSketch:
     def rank_error(self) -> float:
         """KLL's normalised rank error bound for this k (99% confidence, single rank)."""
         return ds.kll_doubles_sketch.get_normalized_rank_error(self.k, False)
+
+    def grid_quantiles(self, size: int) -> np.ndarray:
+        """Quantiles at the midpoints of `size` equal rank steps, cached (sketches are reused)."""
+        cached = self._grid
+        if cached is None or cached.size != size:
+            cached = self._grid = self.quantiles((np.arange(size) + 0.5) / size)
+        return cached
 
     def quantiles(self, ranks: np.ndarray) -> np.ndarray:
         """Inverse CDF at the given ranks in [0, 1]."""
@@ -79,7 +88,7 @@ class DistinctCount:
         self.hll = hll if hll is not None else ds.hll_sketch(lg_k)
 
     def _sampled(self, hashes: np.ndarray) -> np.ndarray:
-        return (hashes >> np.uint64(64 - self.sample_bits)) == 0
+        return hashes < np.uint64(1 << (64 - self.sample_bits))
 
     def add_numbers(self, values: np.ndarray, exact_values) -> None:
         """Add finite floats; exact_values() lists the chunk's distinct values when asked."""
