@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
-
 from . import metrics as m
 from .categorical import CategoricalProfile
 from .features import FeatureProfile
@@ -83,7 +81,7 @@ class FeatureCheck:
             return
         ra, rb = base.missing / base.count, missing / count
         pooled = (base.missing + missing) / (base.count + count)
-        z = float(stats.norm.isf(self.th.alpha / 2))
+        z = m.normal_quantile(self.th.alpha / 2)
         noise = z * math.sqrt(pooled * (1 - pooled)) * m.sample_factor(base.count, count)
         mv = self.metric("missing_rate", abs(rb - ra), noise)
         if mv.exceeded:
@@ -148,10 +146,9 @@ class FeatureCheck:
         n_base, n_batch = base.present, batch.present
         alpha = self.th.alpha
         d = m.ks_statistic(base.quantiles, batch.quantiles)
-        eff = math.sqrt(n_base * n_batch / (n_base + n_batch))
         sketch_error = base.quantiles.rank_error() + batch.quantiles.rank_error()
         self.metric("ks", d, m.ks_noise(n_base, n_batch, alpha, sketch_error),
-                    p_value=float(stats.kstwobign.sf(eff * d)))
+                    p_value=m.ks_pvalue(d, n_base, n_batch))
         w = m.normed_wasserstein(m.wasserstein(base.quantiles, batch.quantiles),
                                  base.std, batch.std)
         spread = m.spread_integral(spec.edges if spec else (), base.hist)

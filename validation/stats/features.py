@@ -23,7 +23,9 @@ def class_grouping(y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarra
     counts = np.bincount(y, minlength=n_classes)
     if n_classes <= 16:
         # A few boolean scans beat a full argsort for the usual handful of classes.
-        order = np.concatenate([np.flatnonzero(y == c) for c in range(n_classes)])
+        order = np.concatenate(
+            [np.flatnonzero(y == c) for c in range(n_classes) if counts[c]] or [np.zeros(0, np.intp)]
+        )
     else:
         order = np.argsort(y, kind="stable")
     return order, np.concatenate(([0], np.cumsum(counts)))

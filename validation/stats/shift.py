@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
-
 from . import metrics as m
 from .report import COVARIATE, CONCEPT, DATASET, NO_SHIFT, PRIOR, MetricValue, Shift
 
@@ -42,7 +40,7 @@ def concept_distance(base_table: np.ndarray, batch_table: np.ndarray, alpha: flo
     # Each bin's TV under no change is about half-normal with this scale.
     pooled = (a + b) / (na + nb)[:, None]
     scale = np.sqrt(pooled * (1 - pooled)).sum(axis=1) / 2 * np.sqrt(1 / na + 1 / nb)
-    z = float(stats.norm.isf(alpha))
+    z = m.normal_quantile(alpha)
     mean = (weights * scale).sum() * math.sqrt(2 / math.pi)
     spread = math.sqrt((weights**2 * scale**2).sum() * (1 - 2 / math.pi))
     return float(min(raw, shifted)), float(mean + z * spread)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from validation.stats import Thresholds, compare, infer_schema, profile_frame
+from validation.stats import Thresholds, compare, infer_schema, profile_chunks, profile_frame
 from validation.stats.synthetic import bench_frame
 
 ELEC2 = Path(__file__).resolve().parents[4] / "shared/data/drift/elec2/elecNormNew.csv"
@@ -144,3 +144,17 @@ def test_elec2_first_year_against_the_last_names_the_frozen_victoria_columns():
     assert ("distribution_drift", "nswprice") in kinds
     assert not {f for _, f in kinds} & {"day", "period"}
     assert report.verdict == "fail"
+
+
+def test_a_batch_profiled_in_four_chunks_gives_the_whole_frame_report():
+    base = profile_frame(bench_frame(200_000, 1), label="label")
+    batch = bench_frame(200_000, 2, drift=True)
+    whole = compare(profile_frame(batch, spec=base.spec), base)
+    chunks = [batch.iloc[i : i + 50_000] for i in range(0, 200_000, 50_000)]
+    merged = compare(profile_chunks(chunks, spec=base.spec), base)
+    assert (merged.verdict, merged.shift, merged.kinds()) == (whole.verdict, whole.shift, whole.kinds())
+    for feature, metrics in whole.metrics.items():
+        for name, mv in metrics.items():
+            # Only the KLL-based metrics may differ, within the sketches' error.
+            tolerance = {"ks": 0.015, "wasserstein": 0.03}.get(name, 1e-9)
+            assert merged.metrics[feature][name].value == pytest.approx(mv.value, abs=tolerance), (feature, name)
