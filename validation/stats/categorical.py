@@ -61,14 +61,18 @@ def profile_categorical(
     codes, uniques = category_codes(series)
     n_uniques = len(uniques)
     lut = vocab_lookup(uniques, vocab)
-    # Shift codes by one so the missing code -1 lands in slot 0 of the same bincount.
-    shifted = codes + 1
+    # Shift codes by one so the missing code -1 lands in slot 0 of the same bincount; one
+    # array updated in place, because fresh 8 MB temporaries cost page faults per column.
+    shifted = codes.astype(np.intp)
+    shifted += 1
     if y is None:
         per_unique = np.bincount(shifted, minlength=n_uniques + 1)
         table = None
     else:
         n_cols = spec.n_label_columns
-        flat = np.bincount(shifted * n_cols + y, minlength=(n_uniques + 1) * n_cols)
+        shifted *= n_cols
+        shifted += y
+        flat = np.bincount(shifted, minlength=(n_uniques + 1) * n_cols)
         by_unique = flat.reshape(n_uniques + 1, n_cols)
         per_unique = by_unique.sum(axis=1)
         table = np.zeros((len(vocab) + 1, n_cols), dtype=np.int64)
@@ -82,7 +86,7 @@ def profile_categorical(
         {u: int(c) for u, c, slot in zip(uniques, counts, lut) if c > 0 and slot == len(vocab)}
     )
     return CategoricalProfile(
-        count=int(codes.size),
+        count=int(shifted.size),
         missing=int(per_unique[0]),
         hist=hist,
         label_hist=table,

@@ -22,10 +22,11 @@ def numeric_values(series: pd.Series) -> np.ndarray:
 
 
 def category_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Codes into a list of distinct present values (as strings); -1 marks None, NaN and ""."""
+    """Codes (some signed int type) into the distinct present values as strings; -1 marks None,
+    NaN and ""."""
     if isinstance(series.dtype, pd.CategoricalDtype):
         # Dictionary-encoded data (Parquet with read_dictionary, pandas category) skips hashing.
-        codes = series.cat.codes.to_numpy().astype(np.int64)
+        codes = series.cat.codes.to_numpy()
         uniques = series.cat.categories
     else:
         codes, uniques = pd.factorize(series, use_na_sentinel=True)

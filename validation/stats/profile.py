@@ -157,22 +157,43 @@ def profile_chunks(
     return total
 
 
+def _to_pandas(table) -> pd.DataFrame:
+    # One block per column, and the Arrow buffers freed as they convert: no 2-D copy.
+    return table.to_pandas(split_blocks=True, self_destruct=True)
+
+
 def iter_parquet(path: str | Path, *, batch_rows: int = PARQUET_BATCH_ROWS):
-    """Yield a Parquet file as pandas frames of at most batch_rows, strings as categoricals."""
+    """Yield a Parquet file as pandas frames of at most batch_rows, strings as categoricals.
+
+    The next row group is decoded on a background thread while the caller profiles the current
+    one (Arrow releases the GIL), so at most two batches are in memory.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(path)
     strings = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
     # Dictionary-encoded strings become pandas categoricals: codes without decoding strings.
-    with pq.ParquetFile(path, read_dictionary=strings) as pf:
-        for group in range(pf.num_row_groups):
-            if pf.metadata.row_group(group).num_rows <= batch_rows:
-                # A whole row group at once is several times faster than iter_batches.
-                yield pf.read_row_group(group).to_pandas()
-                continue
-            for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[group]):
-                yield batch.to_pandas()
+    with pq.ParquetFile(path, read_dictionary=strings) as pf, ThreadPoolExecutor(1) as pool:
+
+        def reads():
+            for group in range(pf.num_row_groups):
+                if pf.metadata.row_group(group).num_rows <= batch_rows:
+                    # A whole row group at once is several times faster than iter_batches.
+                    yield lambda g=group: _to_pandas(pf.read_row_group(g))
+                    continue
+                batches = pf.iter_batches(batch_size=batch_rows, row_groups=[group])
+                for batch in batches:
+                    yield lambda b=batch: _to_pandas(pa.Table.from_batches([b]))
+
+        pending = None
+        for read in reads():
+            future = pool.submit(read)
+            if pending is not None:
+                yield pending.result()
+            pending = future
+        if pending is not None:
+            yield pending.result()
 
 
 def profile_parquet(
