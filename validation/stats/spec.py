@@ -45,8 +45,8 @@ class ProfileSpec:
     label_classes: tuple[str, ...] = ()
     # KLL k=400: normalised rank error 0.68% (single rank, 99% confidence), ~10 kB serialised.
     kll_k: int = 400
-    # Every kll_stride-th order statistic of each sorted chunk feeds the KLL sketch; this adds
-    # at most kll_stride/2 ranks of error per chunk and label class (see docs/validation.md).
+    # Every kll_stride-th order statistic of each sorted run feeds the KLL sketch; this adds
+    # at most kll_stride/2 ranks of error per run (see docs/validation.md).
     kll_stride: int = 8
     hll_lg_k: int = 12
     # Distinct values are kept exactly up to this many; past it an HLL of a 1/256 hash sample.
