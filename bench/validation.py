@@ -30,6 +30,7 @@ SKETCH_TOLERANCE = {"ks": 0.015, "wasserstein": 0.03}
 
 
 def say(message: str) -> None:
+    """Print a line at once (the run is long; progress should show)."""
     print(message, flush=True)
 
 
@@ -125,6 +126,7 @@ def run_child(*args: str) -> tuple[str, float]:
 
 
 def main() -> None:
+    """Run every figure and print it with its ratio to the floor of the same run."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--parquet-rows", type=int, default=10_000_000)

@@ -123,6 +123,7 @@ def profile_frame(
         grouping = class_grouping(y, spec.n_label_columns)
 
     def one(name) -> FeatureProfile:
+        """Profile one column on the baseline's binning."""
         col = df[name]
         fs = _feature_spec(spec, name, col)
         if fs.kind == NUMERIC:
@@ -180,6 +181,7 @@ def iter_parquet(path: str | Path, *, batch_rows: int = PARQUET_BATCH_ROWS):
     with pq.ParquetFile(path, read_dictionary=strings) as pf, ThreadPoolExecutor(1) as pool:
 
         def reads():
+            """One deferred read per batch, in file order."""
             for group in range(pf.num_row_groups):
                 if pf.metadata.row_group(group).num_rows <= batch_rows:
                     # A whole row group at once is several times faster than iter_batches.
