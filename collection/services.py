@@ -5,9 +5,10 @@ import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import orjson
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import Exists, F, OuterRef, Subquery
 from django.utils import timezone
 
 from . import signals
@@ -224,7 +225,9 @@ def _ingest_rows(batch: Batch, partial: Path) -> int:
     chunk_rows = settings.SIEVE_INGEST_CHUNK_ROWS
     rows = RecordRows(batch_id=batch.pk, source_id=batch.source_id)
     with open_payload(batch.payload, gzipped=batch.gzipped) as stream:
-        parser = PayloadParser(stream, batch.format, max_json_bytes=settings.SIEVE_MAX_JSON_ARRAY_BYTES)
+        # Checked in full at upload; the worker re-checks only what protects the database.
+        parser = PayloadParser(stream, batch.format, max_json_bytes=settings.SIEVE_MAX_JSON_ARRAY_BYTES,
+                               trusted=True)
         columnar = ParquetCopy(partial, dict(batch.columns))
         try:
             chunk = []
@@ -272,10 +275,51 @@ def feedback_receive(*, source: Source, events: list[dict]) -> dict:
     `events` are dicts with external_id, signal, value, actor (raw), occurred_at (aware datetime) and
     idempotency_key. The raw actor id is replaced by its pseudonym here and is never stored.
     """
+    if connection.vendor == "postgresql":
+        inserted = _feedback_insert_returning(source, events)
+    else:
+        inserted = _feedback_insert_orm(source, events)
+    return {"accepted": len(inserted), "duplicates": len(events) - len(inserted),
+            "linked": sum(1 for record_id in inserted if record_id is not None)}
+
+
+_FEEDBACK_SQL = f"""
+INSERT INTO {FeedbackEvent._meta.db_table}
+    (source_id, idempotency_key, external_id, record_id, signal, value, actor, occurred_at, received_at)
+SELECT %(source)s, e.idempotency_key, e.external_id,
+       (SELECT r.id FROM {Record._meta.db_table} r
+         WHERE r.source_id = %(source)s AND r.external_id = e.external_id AND r.is_current),
+       e.signal, e.value, e.actor, e.occurred_at, now()
+  FROM unnest(%(keys)s::text[], %(ids)s::text[], %(signals)s::text[], %(values)s::text[]::jsonb[],
+              %(actors)s::text[], %(times)s::timestamptz[])
+       AS e(idempotency_key, external_id, signal, value, actor, occurred_at)
+ON CONFLICT (source_id, idempotency_key) DO NOTHING
+RETURNING record_id
+"""
+
+
+def _feedback_insert_returning(source: Source, events: list[dict]) -> list:
+    """One statement for a whole list: insert what is new, link it, and say which rows went in."""
+    params = {
+        "source": source.pk,
+        "keys": [e["idempotency_key"] for e in events],
+        "ids": [e["external_id"] for e in events],
+        "signals": [e["signal"] for e in events],
+        "values": [None if e.get("value") is None else orjson.dumps(e["value"]).decode() for e in events],
+        "actors": [actor_pseudonym(e.get("actor") or "") for e in events],
+        "times": [e["occurred_at"] for e in events],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_FEEDBACK_SQL, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _feedback_insert_orm(source: Source, events: list[dict]) -> list:
+    """The same for databases without INSERT ... RETURNING on conflict (SQLite in the demo)."""
     keys = [e["idempotency_key"] for e in events]
     seen = set(FeedbackEvent.objects.filter(source=source, idempotency_key__in=keys)
                .values_list("idempotency_key", flat=True))
-    fresh = [e for e in events if e["idempotency_key"] not in seen]
+    fresh = list({e["idempotency_key"]: e for e in events if e["idempotency_key"] not in seen}.values())
     ids = {e["external_id"] for e in fresh}
     current = dict(Record.objects.current().filter(source=source, external_id__in=ids)
                    .values_list("external_id", "id")) if ids else {}
@@ -291,8 +335,7 @@ def feedback_receive(*, source: Source, events: list[dict]) -> dict:
         ],
         ignore_conflicts=True,  # a concurrent retry of the same events: the first insert wins
     )
-    return {"accepted": len(fresh), "duplicates": len(events) - len(fresh),
-            "linked": sum(1 for e in fresh if e["external_id"] in current)}
+    return [current.get(e["external_id"]) for e in fresh]
 
 
 def feedback_idempotency_key(event: dict) -> str:
@@ -303,10 +346,12 @@ def feedback_idempotency_key(event: dict) -> str:
 
 
 def _feedback_link_batch(batch: Batch) -> int:
-    """Link feedback that arrived before its record to this batch's (current) rows."""
-    return FeedbackEvent.objects.filter(
-        source_id=batch.source_id, record__isnull=True,
-        external_id__in=Record.objects.filter(batch=batch, is_current=True).values("external_id"),
-    ).update(
-        record=Subquery(Record.objects.filter(batch=batch, external_id=OuterRef("external_id")).values("pk")[:1])
-    )
+    """Link feedback that arrived before its record to this batch's (current) rows.
+
+    Driven from the (few) unlinked events, each probing the current-revision index, rather than
+    from the batch's (many) records.
+    """
+    match = Record.objects.filter(source_id=batch.source_id, external_id=OuterRef("external_id"), is_current=True,
+                                  batch=batch)
+    return FeedbackEvent.objects.filter(source_id=batch.source_id, record__isnull=True).filter(
+        Exists(match)).update(record=Subquery(match.values("pk")[:1]))

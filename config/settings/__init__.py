@@ -112,7 +112,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["collection.auth.SourceKeyRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"source_key": env_str("SIEVE_KEY_RATE", "6000/min")},
+    "DEFAULT_THROTTLE_RATES": {"source_key": env_str("SIEVE_KEY_RATE", "50000/min")},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 100,

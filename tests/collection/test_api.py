@@ -317,3 +317,11 @@ def test_schema_and_docs_are_served_without_the_internet(client):
 def test_the_site_root_leads_to_the_admin(client):
     response = client.get("/")
     assert response.status_code == 302 and response["Location"] == "/admin/"
+
+
+def test_the_same_event_twice_in_one_request_is_stored_once(api):
+    response = send_feedback(api, [event(1), event(1), event(2)])
+    assert response.json() == {"accepted": 2, "duplicates": 1, "linked": 0}
+    assert FeedbackEvent.objects.count() == 2
+    stored = FeedbackEvent.objects.get(idempotency_key="ev-1")
+    assert (stored.signal, stored.value, stored.occurred_at.isoformat()) == ("rating", 1, "2026-11-01T12:00:00+00:00")

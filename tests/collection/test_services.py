@@ -71,6 +71,15 @@ def test_a_payload_that_fails_in_the_worker_fails_whole_and_keeps_its_raw_bytes(
     assert not list(data_path(f"columnar/{source.pk}").glob("*")) if data_path(f"columnar/{source.pk}").exists() else True
 
 
+def test_a_payload_changed_on_disk_to_repeat_an_id_fails_in_the_worker(source):
+    batch = receive(source, ndjson(["a", "b", "c"]))
+    data_path(batch.payload).write_bytes(ndjson(["a", "b", "a"]))
+    done = services.batch_ingest(batch_id=batch.pk)
+    assert (done.status, done.error_line) == ("failed", 3)
+    assert "duplicate external_id 'a'" in done.error
+    assert Record.objects.count() == 0
+
+
 def test_ingesting_a_batch_twice_writes_its_records_once(source):
     batch = receive(source, ndjson(["a", "b", "c"]))
     services.batch_ingest(batch_id=batch.pk)
@@ -152,3 +161,16 @@ def test_receiving_checks_the_whole_body_before_anything_is_kept(source, fmt):
     with pytest.raises(PayloadError):
         services.batch_receive(source=source, body=io.BytesIO(body), fmt=fmt, gzipped=False)
     assert Batch.objects.count() == 0
+
+
+@pytest.mark.parametrize("insert", ["_feedback_insert_returning", "_feedback_insert_orm"])
+def test_both_feedback_writers_store_link_and_skip_alike(source, insert):
+    """The single-statement PostgreSQL writer and the portable one (the SQLite demo's) agree."""
+    services.batch_ingest(batch_id=receive(source, ndjson(["known"])).pk)
+    moment = timezone.now()
+    events = [{"external_id": ext, "signal": "click", "value": None, "actor": "u", "occurred_at": moment,
+               "idempotency_key": key} for ext, key in (("known", "k1"), ("unknown", "k2"), ("known", "k1"))]
+    linked = getattr(services, insert)(source, events)
+    assert linked == [Record.objects.get(external_id="known").pk, None]
+    assert getattr(services, insert)(source, events) == []
+    assert FeedbackEvent.objects.count() == 2
