@@ -2,6 +2,7 @@
 import hashlib
 import hmac
 import logging
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from .storage import (
     open_payload,
     payload_relative_path,
 )
-from .writers import ParquetCopy, RecordRows
+from .columnar import NdjsonParquetCopy, ParquetCopy
+from .writers import RecordRows, chunks
 
 log = logging.getLogger(__name__)
 
@@ -222,27 +224,48 @@ def _ingest_is_alive(batch_id: int) -> bool:
 
 
 def _ingest_rows(batch: Batch, partial: Path) -> int:
+    """COPY the records and write the columnar copy; returns how many records were written."""
     chunk_rows = settings.SIEVE_INGEST_CHUNK_ROWS
+    columns = dict(batch.columns)
+    background = None
+    if batch.format == Batch.Format.NDJSON and NdjsonParquetCopy.supports(columns):
+        background = NdjsonParquetCopy(data_path(batch.payload), gzipped=batch.gzipped, target=partial,
+                                       columns=columns, chunk_rows=chunk_rows)
+        background.start()
     rows = RecordRows(batch_id=batch.pk, source_id=batch.source_id)
-    with open_payload(batch.payload, gzipped=batch.gzipped) as stream:
-        # Checked in full at upload; the worker re-checks only what protects the database.
-        parser = PayloadParser(stream, batch.format, max_json_bytes=settings.SIEVE_MAX_JSON_ARRAY_BYTES,
-                               trusted=True)
-        columnar = ParquetCopy(partial, dict(batch.columns))
-        try:
-            chunk = []
-            for record in parser:
-                chunk.append(record)
-                if len(chunk) >= chunk_rows:
-                    rows.write(chunk)
-                    columnar.write(chunk)
-                    chunk = []
-            if chunk:
+    copy = None if background else ParquetCopy(partial, columns)
+    try:
+        if copy:
+            for chunk in chunks(_payload_records(batch), chunk_rows):
                 rows.write(chunk)
-                columnar.write(chunk)
+                copy.write(chunk)
+        else:
+            rows.write_all(_payload_records(batch), chunk_rows=chunk_rows)
+    finally:
+        if copy:
+            copy.close()
+        if background:
+            if sys.exc_info()[0] is not None:
+                background.stopping.set()
+            background.join()
+    if background and (background.error or background.rows != rows.count):
+        log.warning("batch %s: Arrow could not convert the payload (%s); building the copy from records",
+                    batch.pk, background.error or f"{background.rows} rows, not {rows.count}")
+        copy = ParquetCopy(partial, columns)
+        try:
+            for chunk in chunks(_payload_records(batch), chunk_rows):
+                copy.write(chunk)
         finally:
-            columnar.close()
+            copy.close()
     return rows.count
+
+
+def _payload_records(batch: Batch):
+    """The stored payload's records. It was checked in full at upload; this re-checks only what
+    protects the database."""
+    with open_payload(batch.payload, gzipped=batch.gzipped) as stream:
+        yield from PayloadParser(stream, batch.format, max_json_bytes=settings.SIEVE_MAX_JSON_ARRAY_BYTES,
+                                 trusted=True)
 
 
 def batch_requeue_stalled(*, batch_id: int, actor: str = "task:sweeper") -> bool:

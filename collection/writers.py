@@ -1,78 +1,18 @@
-"""Write parsed records of one batch: rows into the database (COPY on PostgreSQL) and a Parquet copy.
+"""Write parsed records of one batch into the record table (COPY on PostgreSQL), in chunks.
 
-Both writers take the records in chunks, so a batch of any size is written in bounded memory. The
-revision rule (README, "A record sent again") is applied per chunk: the newest batch's row is the
+A batch of any size is written in bounded memory. The revision rule (README, "A record sent again") is applied per chunk: the newest batch's row is the
 current revision of an external id; older current rows of the same source are marked superseded.
 """
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
 from django.db import connection
 
 from .models import Record
-from .parsing import LABEL_COLUMN, ParsedRecord
+from .parsing import ParsedRecord
 
-ARROW_TYPES = {
-    "bool": pa.bool_(),
-    "int": pa.int64(),
-    "float": pa.float64(),
-    "str": pa.string(),
-    "null": pa.null(),
-    "list": pa.list_(pa.string()),
-    "mixed": pa.string(),
-}
-META_COLUMNS = [
-    ("__line", pa.int32()),
-    ("__external_id", pa.string()),
-    ("__observed_at", pa.timestamp("us", tz="UTC")),
-]
 RECORD_TABLE = Record._meta.db_table
 _dumps = orjson.dumps
-
-
-def _as_text(value):
-    """How a value of a column with mixed types is kept: strings as they are, the rest as JSON."""
-    if value is None or isinstance(value, str):
-        return value
-    return _dumps(value).decode()
-
-
-class ParquetCopy:
-    """The columnar copy of a batch, one row group per chunk, with a schema fixed from the column types."""
-
-    def __init__(self, path, columns: dict[str, str]):
-        self.label_type = ARROW_TYPES[columns.get(LABEL_COLUMN, "null")]
-        features = {name: kind for name, kind in columns.items() if name != LABEL_COLUMN}
-        self.mixed = [name for name, kind in features.items() if kind == "mixed"]
-        self.feature_schema = pa.schema([(name, ARROW_TYPES[kind]) for name, kind in features.items()])
-        schema = pa.schema(META_COLUMNS + [(LABEL_COLUMN, self.label_type)] + list(self.feature_schema))
-        self.writer = pq.ParquetWriter(path, schema, compression="zstd")
-
-    def write(self, chunk: Sequence[ParsedRecord]) -> None:
-        rows = [r.features for r in chunk]
-        # Column by column: one list per feature converts far faster than a table from row dicts.
-        features = []
-        for field in self.feature_schema:
-            values = [row.get(field.name) for row in rows]
-            if field.name in self.mixed:
-                values = [_as_text(v) for v in values]
-            features.append(pa.array(values, field.type))
-        label = [r.label for r in chunk]
-        if pa.types.is_string(self.label_type):
-            label = [_as_text(v) for v in label]
-        meta = [
-            pa.array([r.line for r in chunk], pa.int32()),
-            pa.array([r.external_id for r in chunk], pa.string()),
-            pa.array([r.observed_at for r in chunk], pa.timestamp("us", tz="UTC")),
-            pa.array(label, self.label_type),
-        ]
-        table = pa.Table.from_arrays(meta + features, schema=self.writer.schema)
-        self.writer.write_table(table)
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 def _current_revisions(source_id: int, ids: list[str]) -> list[tuple[str, int]]:
@@ -109,6 +49,19 @@ class RecordRows:
         # (ids are unique within the batch, so this batch's own rows never collide).
         self.revisions_possible = Record.objects.current().filter(source_id=source_id).exists()
 
+    def write_all(self, records: Iterable[ParsedRecord], *, chunk_rows: int) -> int:
+        """Write every record; returns how many.
+
+        With no earlier revisions to look up (and on PostgreSQL), the records stream into one COPY
+        as they are parsed, so the database works on one row while Python parses the next.
+        """
+        if connection.vendor == "postgresql" and not self.revisions_possible:
+            self._copy(_counted(records, self), set())
+        else:
+            for chunk in chunks(records, chunk_rows):
+                self.write(chunk)
+        return self.count
+
     def write(self, chunk: Sequence[ParsedRecord]) -> None:
         newer, older = set(), []
         revisions = _current_revisions(self.source_id, [r.external_id for r in chunk]) if self.revisions_possible else ()
@@ -123,6 +76,7 @@ class RecordRows:
             ).update(is_current=False)
         if connection.vendor == "postgresql":
             self._copy(chunk, newer)
+            self.count += len(chunk)
         else:
             Record.objects.bulk_create(
                 [
@@ -135,9 +89,9 @@ class RecordRows:
                 ],
                 batch_size=2000,
             )
-        self.count += len(chunk)
+            self.count += len(chunk)
 
-    def _copy(self, chunk: Sequence[ParsedRecord], newer: set) -> None:
+    def _copy(self, chunk: Iterable[ParsedRecord], newer: set) -> None:
         batch_id, source_id = self.batch_id, self.source_id
         columns = "batch_id, source_id, line, external_id, features, observed_at, label, is_current"
         with connection.cursor() as cursor:
@@ -149,3 +103,21 @@ class RecordRows:
                         batch_id, source_id, r.line, r.external_id, _dumps(r.features).decode(), r.observed_at,
                         None if label is None else _dumps(label).decode(), r.external_id not in newer,
                     ))
+
+
+def _counted(records: Iterable[ParsedRecord], rows: RecordRows) -> Iterator[ParsedRecord]:
+    for record in records:
+        rows.count += 1
+        yield record
+
+
+def chunks(records: Iterable, size: int) -> Iterator[list]:
+    """Lists of at most `size` items, in order."""
+    chunk = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

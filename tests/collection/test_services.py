@@ -35,7 +35,7 @@ def test_ingest_writes_every_record_and_a_parquet_copy(source):
     assert Record.objects.filter(batch=batch, is_current=True).count() == 7
     table = pq.read_table(data_path(done.columnar))
     assert table.num_rows == 7
-    assert table.column_names == ["__line", "__external_id", "__observed_at", "__label", "x", "c"]
+    assert table.column_names == ["__external_id", "__observed_at", "__label", "x", "c"]
     assert table.column("x").to_pylist() == list(range(7))
     assert str(table.schema.field("x").type) == "int64" and str(table.schema.field("c").type) == "string"
     assert [t for _, t in done.transitions.values_list("from_status", "to_status")] == [
@@ -174,3 +174,27 @@ def test_both_feedback_writers_store_link_and_skip_alike(source, insert):
     assert linked == [Record.objects.get(external_id="known").pk, None]
     assert getattr(services, insert)(source, events) == []
     assert FeedbackEvent.objects.count() == 2
+
+
+def test_when_arrow_cannot_read_the_payload_the_copy_is_built_from_the_records(source, monkeypatch):
+    from collection.columnar import NdjsonParquetCopy
+
+    def refuse(self):
+        raise ValueError("Arrow refused")
+
+    monkeypatch.setattr(NdjsonParquetCopy, "_convert", refuse)
+    batch = services.batch_ingest(batch_id=receive(source, ndjson(["a", "b", "c"])).pk)
+    assert batch.status == "ingested"
+    assert pq.read_table(data_path(batch.columnar)).column("__external_id").to_pylist() == ["a", "b", "c"]
+
+
+def test_the_arrow_and_record_built_copies_agree(source, monkeypatch, tmp_path):
+    from collection.columnar import NdjsonParquetCopy
+
+    body = ndjson(["a", "b"]) + b'{"external_id": "c", "features": {"x": 2.5, "flag": true, "tags": null}, ' \
+        b'"observed_at": "2026-11-01T10:00:00+02:00", "label": 1}\n'
+    fast = services.batch_ingest(batch_id=receive(source, body).pk)
+    monkeypatch.setattr(NdjsonParquetCopy, "supports", classmethod(lambda cls, columns: False))
+    other = services.source_create(name="second", kind="app")
+    slow = services.batch_ingest(batch_id=receive(other, body).pk)
+    assert pq.read_table(data_path(fast.columnar)).equals(pq.read_table(data_path(slow.columnar)))
