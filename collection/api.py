@@ -1,7 +1,6 @@
 """The collection API: sources upload batches and send process feedback; both read batch status."""
 import orjson
 from django.conf import settings
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -206,8 +205,7 @@ class FeedbackCollection(APIView):
         for event in events:
             if not event["idempotency_key"]:
                 event["idempotency_key"] = services.feedback_idempotency_key(event)
-        with transaction.atomic():
-            result = services.feedback_receive(source=source, events=events)
+        result = services.feedback_receive(source=source, events=events)  # one statement: atomic by itself
         return Response(result, status=status.HTTP_201_CREATED if result["accepted"] else status.HTTP_200_OK)
 
 

@@ -44,6 +44,42 @@ class SourcePrincipal:
         return self.username
 
 
+# Keys are looked up in the shared cache (Redis) before the database: every API request needs one.
+# Only a cache all web processes share is used, so that revoking (which deletes the entry) takes
+# effect everywhere at once; the per-process cache of the embedded demo is not.
+KEY_CACHE_SECONDS = 60
+
+
+def _key_cache_name(hashed: str) -> str:
+    return f"sieve:key:{hashed}"
+
+
+def _shared_cache() -> bool:
+    return "RedisCache" in settings.CACHES["default"]["BACKEND"]
+
+
+def _cached_key(hashed: str):
+    if not _shared_cache():
+        return None
+    try:
+        return cache.get(_key_cache_name(hashed))
+    except Exception:
+        return None
+
+
+def _cache_key(key) -> None:
+    if _shared_cache():
+        try:
+            cache.set(_key_cache_name(key.hashed), key, KEY_CACHE_SECONDS)
+        except Exception as exc:
+            log.warning("could not cache an API key: %s", exc)
+
+
+def key_forget(hashed: str) -> None:
+    """Drop a key from the cache, so that a revocation is seen by the next request."""
+    cache.delete(_key_cache_name(hashed))
+
+
 class SourceKeyAuthentication(authentication.BaseAuthentication):
     """Bearer keys of sources. A revoked or unknown key is refused with 401."""
 
@@ -57,8 +93,12 @@ class SourceKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <key>'.")
         from .models import SourceKey
 
-        raw = header[1].decode(errors="replace")
-        key = SourceKey.objects.select_related("source").filter(hashed=key_hash(raw)).first()
+        hashed = key_hash(header[1].decode(errors="replace"))
+        key = _cached_key(hashed)
+        if key is None:
+            key = SourceKey.objects.select_related("source").filter(hashed=hashed).first()
+            if key is not None:
+                _cache_key(key)
         if key is None:
             raise exceptions.AuthenticationFailed("Unknown API key.")
         if not key.is_active:
@@ -68,10 +108,21 @@ class SourceKeyAuthentication(authentication.BaseAuthentication):
         if key.last_used_at is None or now - key.last_used_at > settings.SIEVE_KEY_LAST_USED_RESOLUTION:
             SourceKey.objects.filter(pk=key.pk).update(last_used_at=now)
             key.last_used_at = now
+            _cache_key(key)
         return SourcePrincipal(key), key
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+def _count(counter: str, ttl: int) -> int:
+    """Add one to a counter that expires; one round trip (SET NX EX, then INCR, pipelined) on Redis."""
+    if _shared_cache():
+        client = cache._cache.get_client(counter, write=True)
+        _, incremented = client.pipeline(transaction=False).set(counter, 0, ex=ttl, nx=True).incr(counter).execute()
+        return incremented
+    cache.add(counter, 0, timeout=ttl)
+    return cache.incr(counter)
 
 
 class SourceKeyRateThrottle(throttling.BaseThrottle):
@@ -92,8 +143,7 @@ class SourceKeyRateThrottle(throttling.BaseThrottle):
         window = int(now // period)
         counter = f"sieve:rate:{key.pk}:{period}:{window}"
         try:
-            cache.add(counter, 0, timeout=period + 1)
-            count = cache.incr(counter)
+            count = _count(counter, period + 1)
         except Exception as exc:
             # The cache (Redis) is down: accepting data matters more than counting requests.
             log.warning("rate limit not checked, the cache is unreachable: %s", exc)

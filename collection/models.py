@@ -214,12 +214,15 @@ class FeedbackEvent(models.Model):
         THUMBS = "thumbs"
         CORRECTION = "correction"
 
-    # Indexed through the unique and partial indexes below, which start with source.
-    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="feedback", db_index=False)
+    # Indexed through the unique and partial indexes below, which start with source. As for records,
+    # no database-level FK checks on this hot insert path: Django applies on_delete itself.
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="feedback", db_index=False,
+                               db_constraint=False)
     idempotency_key = models.CharField(max_length=200)
     external_id = models.CharField(max_length=200, help_text="The record this is about.")
     # Linked when the record arrives, which may be after the feedback.
-    record = models.ForeignKey(Record, null=True, blank=True, on_delete=models.SET_NULL, related_name="feedback")
+    record = models.ForeignKey(Record, null=True, blank=True, on_delete=models.SET_NULL, related_name="feedback",
+                               db_constraint=False)
     signal = models.CharField(max_length=100, help_text="One of the standard signals or a source-defined name.")
     value = models.JSONField(null=True, blank=True)
     # Keyed hash of the actor's id: the raw id is never stored.

@@ -3,7 +3,6 @@ import gzip
 
 import orjson
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from collection import services
@@ -195,7 +194,6 @@ def test_a_key_used_for_another_source_gets_403(api, source):
 
 
 def test_a_key_over_its_rate_gets_429_with_retry_after(api, source):
-    cache.clear()
     SourceKey.objects.filter(source=source).update(rate="2/min")
     codes = [api.get(URL).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
