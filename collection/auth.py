@@ -141,7 +141,7 @@ class SourceKeyRateThrottle(throttling.BaseThrottle):
         limit, period = self.parse_rate(key.rate or api_settings.DEFAULT_THROTTLE_RATES["source_key"])
         now = time.time()
         window = int(now // period)
-        counter = f"sieve:rate:{key.pk}:{period}:{window}"
+        counter = f"sieve:rate:{key.prefix}:{period}:{window}"
         try:
             count = _count(counter, period + 1)
         except Exception as exc:
