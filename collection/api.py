@@ -32,9 +32,14 @@ FORMATS = {
 }
 
 
+def source_key(request):
+    """The SourceKey a request was made with, or None (a staff user's session, say)."""
+    return request.auth if hasattr(request.auth, "source_id") else None
+
+
 def source_for(request, name: str | None) -> Source:
     """The source a request acts for: its key's own, or (for staff) the one named. Another's is 403."""
-    key = request.auth if hasattr(request.auth, "source_id") else None
+    key = source_key(request)
     if key is not None:
         if name and name != key.source.name:
             raise PermissionDenied(f"this API key belongs to source {key.source.name!r}, not {name!r}")
@@ -97,7 +102,7 @@ class BatchCollection(APIView):
         if idempotency_key and len(idempotency_key) > 200:
             return error_response("invalid_header", "Idempotency-Key is longer than 200 characters",
                           status.HTTP_400_BAD_REQUEST, field="Idempotency-Key")
-        key = request.auth if hasattr(request.auth, "source_id") else None
+        key = source_key(request)
         actor = f"api:key {key.prefix}" if key else f"user:{request.user.get_username()}"
         try:
             batch, created = services.batch_receive(
@@ -131,7 +136,7 @@ class BatchCollection(APIView):
     def get(self, request):
         params = request.query_params
         name = params.get("source")
-        key = request.auth if hasattr(request.auth, "source_id") else None
+        key = source_key(request)
         source = source_for(request, name) if (key or name) else None
         if source is None and not request.user.is_staff:
             raise PermissionDenied("only staff users may list every source's batches")
@@ -168,7 +173,7 @@ class BatchDetail(generics.RetrieveAPIView):
 
     def get_object(self):
         batch = get_object_or_404(Batch.objects.select_related("source"), pk=self.kwargs["pk"])
-        key = self.request.auth if hasattr(self.request.auth, "source_id") else None
+        key = source_key(self.request)
         if key is not None and batch.source_id != key.source_id:
             raise PermissionDenied("this batch belongs to another source")
         if key is None and not self.request.user.is_staff:

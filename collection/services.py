@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from . import signals
 from .auth import key_forget, key_generate
+from .columnar import NdjsonParquetCopy, ParquetCopy
 from .models import Batch, BatchTransition, FeedbackEvent, Record, Source, SourceKey
 from .parsing import PayloadError, PayloadParser
 from .storage import (
@@ -23,7 +24,6 @@ from .storage import (
     open_payload,
     payload_relative_path,
 )
-from .columnar import NdjsonParquetCopy, ParquetCopy
 from .writers import RecordRows, chunks
 
 log = logging.getLogger(__name__)
