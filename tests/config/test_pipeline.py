@@ -57,13 +57,13 @@ def test_a_redelivered_ingest_message_is_ingested_once(worker, source_key):
 
 def test_a_worker_killed_mid_ingest_loses_and_duplicates_nothing(transactional_db, tmp_path, data_dir,
                                                                  celery_queue, source, source_key):
-    count = 150_000
-    first = start_worker(tmp_path, data_dir=data_dir, queue=celery_queue, SIEVE_INGEST_CHUNK_ROWS=1000)
+    count = 300_000  # several seconds of ingest, so the kill lands inside it
+    first = start_worker(tmp_path, data_dir=data_dir, queue=celery_queue)
     try:
         batch_id = upload(source_key, ndjson(count))
         wait_for(lambda: status_of(batch_id) == "ingesting", timeout=60, what="the ingest to start")
         wait_for(lambda: Batch.objects.get(pk=batch_id).updated_at is not None, timeout=5)
-        threading.Event().wait(1.0)  # well inside the ingest, which takes several seconds
+        threading.Event().wait(0.5)
         assert status_of(batch_id) == "ingesting"
     finally:
         first.kill(signal.SIGKILL)
