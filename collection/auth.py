@@ -7,6 +7,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, throttling
 from rest_framework.settings import api_settings
 
@@ -153,3 +154,13 @@ class SourceKeyRateThrottle(throttling.BaseThrottle):
 
     def wait(self):
         return self.retry_after
+
+
+class SourceKeyScheme(OpenApiAuthenticationExtension):
+    """Documents source keys in the OpenAPI schema, so the docs page can send them."""
+
+    target_class = SourceKeyAuthentication
+    name = "sourceKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "A source's API key: `Bearer sieve_…`."}

@@ -305,6 +305,7 @@ def test_schema_and_docs_are_served_without_the_internet(client):
     schema = client.get("/api/schema/")
     assert schema.status_code == 200
     assert b"/api/v1/batches" in schema.content and b"/api/v1/feedback" in schema.content
+    assert b"sourceKey" in schema.content and b"scheme: bearer" in schema.content
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     html = docs.content.decode()
