@@ -1,0 +1,23 @@
+"""Django admin for baselines (raw editing; the schema editor page comes with the validation gate)."""
+from django.contrib import admin
+
+from . import services
+from .models import Baseline
+
+
+@admin.register(Baseline)
+class BaselineAdmin(admin.ModelAdmin):
+    list_display = ["id", "source", "name", "origin", "row_count", "is_active", "created_at"]
+    list_filter = ["source", "origin", "is_active"]
+    readonly_fields = ["source", "origin", "origin_detail", "profile", "row_count", "is_active", "created_at",
+                       "created_by"]
+    actions = ["activate"]
+
+    def has_add_permission(self, request):
+        return False  # made from a reference file or from batches, by the services
+
+    @admin.action(description="Make the selected baseline its source's active one")
+    def activate(self, request, queryset):
+        for baseline in queryset:
+            services.baseline_activate(baseline=baseline)
+        self.message_user(request, f"Activated {queryset.count()} baseline(s).")

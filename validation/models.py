@@ -1,0 +1,47 @@
+"""Baselines: the reference a source's batches are checked against (a profile, an editable schema, thresholds)."""
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from collection.models import Source
+
+
+class BaselineQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(is_active=True)
+
+
+class Baseline(models.Model):
+    """A source's training-data reference. One is active per source; older ones are kept."""
+
+    class Origin(models.TextChoices):
+        FILE = "file", "Reference file"
+        BATCHES = "batches", "Admitted batches"
+        TRAINING_SET = "training_set", "Training-set version"
+
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="baselines")
+    name = models.CharField(max_length=200, blank=True)
+    origin = models.CharField(max_length=20, choices=Origin.choices)
+    origin_detail = models.CharField(max_length=500, blank=True, help_text="The file, or the batch ids.")
+    # The profile's versioned JSON exactly as the engine wrote it (text keeps it byte for byte).
+    profile = models.TextField()
+    # Plain data an admin may edit: types, required, domains, ranges, environments.
+    schema = models.JSONField()
+    thresholds = models.JSONField(default=dict, blank=True, help_text="Per-feature and per-metric thresholds.")
+    row_count = models.BigIntegerField(default=0)
+    is_active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    objects = BaselineQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source"], condition=Q(is_active=True),
+                                    name="baseline_one_active_per_source"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source.name}: {self.name or self.get_origin_display()} ({self.created_at:%Y-%m-%d})"

@@ -1,0 +1,123 @@
+"""Every write of the validation app: making baselines and choosing the active one."""
+import gzip
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pandas as pd
+from django.db import transaction
+
+from collection.columnar import ParquetCopy
+from collection.models import Batch, Source
+from collection.parsing import LABEL_COLUMN, PayloadParser
+from collection.storage import data_path
+from collection.writers import chunks
+
+from .models import Baseline
+from .stats import Profile, infer_schema, iter_parquet, profile_chunks
+
+# Columns of a columnar copy that describe the record rather than the data.
+META_COLUMNS = ("__external_id", "__observed_at")
+FILE_FORMATS = {".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "json", ".parquet": "parquet"}
+CHUNK_ROWS = 200_000
+
+
+class BaselineError(ValueError):
+    """A reference that cannot become a baseline; the message says why."""
+
+
+def _features_only(frame: pd.DataFrame, *, label: str | None = None) -> pd.DataFrame:
+    frame = frame.drop(columns=[c for c in META_COLUMNS if c in frame.columns])
+    if label and label in frame.columns and label != LABEL_COLUMN:
+        frame = frame.rename(columns={label: LABEL_COLUMN})
+    return frame
+
+
+def _columnar_frames(paths: Iterable[Path], *, label: str | None = None) -> Iterator[pd.DataFrame]:
+    for path in paths:
+        for frame in iter_parquet(path):
+            yield _features_only(frame, label=label)
+
+
+def _record_file_as_parquet(path: Path, fmt: str, target: Path) -> None:
+    """A reference in the batch formats becomes a columnar copy by the same rules as a batch,
+    so that a baseline and the batches compared with it are typed alike."""
+    def opener():
+        return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+    with opener() as stream:
+        checked = PayloadParser(stream, fmt, max_json_bytes=2**31)
+        for _ in checked:
+            pass
+    if checked.count == 0:
+        raise BaselineError(f"{path.name} has no records")
+    copy = ParquetCopy(target, checked.columns)
+    try:
+        with opener() as stream:
+            for chunk in chunks(PayloadParser(stream, fmt, max_json_bytes=2**31, trusted=True), CHUNK_ROWS):
+                copy.write(chunk)
+    finally:
+        copy.close()
+
+
+def _baseline_save(*, source: Source, profile: Profile, origin: str, detail: str, name: str, created_by,
+                   activate: bool) -> Baseline:
+    if profile.n_rows == 0:
+        raise BaselineError("the reference has no rows")
+    baseline = Baseline.objects.create(
+        source=source, name=name, origin=origin, origin_detail=detail[:500], profile=profile.to_json(),
+        schema=infer_schema(profile).to_dict(), row_count=profile.n_rows, created_by=created_by,
+    )
+    if activate:
+        baseline_activate(baseline=baseline)
+    return baseline
+
+
+def baseline_create_from_file(*, source: Source, path: Path, label: str = "label", name: str = "",
+                              created_by=None, activate: bool = True) -> Baseline:
+    """Profile a reference file (the training data) once and keep it as a baseline of the source.
+
+    CSV, NDJSON and JSON are read by the batch rules (README, "The record format"); Parquet is read
+    as flat columns, with `label` naming the label column.
+    """
+    suffixes = [s for s in path.suffixes if s != ".gz"]
+    fmt = FILE_FORMATS.get(suffixes[-1] if suffixes else "")
+    if fmt is None:
+        raise BaselineError(f"cannot tell the format of {path.name}: use .csv, .ndjson, .jsonl, .json or .parquet")
+    if fmt == "parquet":
+        profile = profile_chunks(_columnar_frames([path], label=label), label=LABEL_COLUMN)
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            columnar = Path(folder) / "reference.parquet"
+            _record_file_as_parquet(path, fmt, columnar)
+            profile = profile_chunks(_columnar_frames([columnar]), label=LABEL_COLUMN)
+    return _baseline_save(source=source, profile=profile, origin=Baseline.Origin.FILE, detail=path.name,
+                          name=name, created_by=created_by, activate=activate)
+
+
+def baseline_create_from_batches(*, source: Source, batches: list[Batch], name: str = "", created_by=None,
+                                 activate: bool = True) -> Baseline:
+    """Profile chosen batches of the source, already ingested, as its baseline."""
+    foreign = [b.pk for b in batches if b.source_id != source.pk]
+    if foreign:
+        raise BaselineError(f"batches {foreign} belong to another source")
+    unusable = [b.pk for b in batches if not b.columnar]
+    if unusable or not batches:
+        raise BaselineError(f"batches {unusable} have no columnar copy yet" if unusable else "choose batches")
+    paths = [data_path(b.columnar) for b in batches]
+    profile = profile_chunks(_columnar_frames(paths), label=LABEL_COLUMN)
+    return _baseline_save(source=source, profile=profile, origin=Baseline.Origin.BATCHES,
+                          detail="batches " + ", ".join(str(b.pk) for b in batches), name=name,
+                          created_by=created_by, activate=activate)
+
+
+def baseline_activate(*, baseline: Baseline) -> Baseline:
+    """Make this the source's active baseline; the one before it is kept, inactive."""
+    with transaction.atomic():
+        # Lock the source so two activations at once cannot leave two active baselines.
+        Source.objects.select_for_update().get(pk=baseline.source_id)
+        Baseline.objects.filter(source_id=baseline.source_id, is_active=True).exclude(pk=baseline.pk).update(
+            is_active=False)
+        Baseline.objects.filter(pk=baseline.pk).update(is_active=True)
+    baseline.refresh_from_db()
+    return baseline
