@@ -77,11 +77,13 @@ class SourceKey(models.Model):
 
 class BatchQuerySet(models.QuerySet):
     def stalled(self, *, now=None):
-        """Batches the pipeline seems to have dropped: never picked up, or a worker died on them."""
+        """Batches the pipeline seems to have dropped: a step never picked up, or a worker died on it."""
         now = now or timezone.now()
+        waiting = Q(status__in=[Batch.Status.RECEIVED, Batch.Status.INGESTED])
+        working = Q(status__in=[Batch.Status.INGESTING, Batch.Status.VALIDATING])
         return self.filter(
-            Q(status=Batch.Status.RECEIVED, updated_at__lt=now - settings.SIEVE_RECEIVED_STALLED_AFTER)
-            | Q(status=Batch.Status.INGESTING, updated_at__lt=now - settings.SIEVE_STALLED_AFTER)
+            (waiting & Q(updated_at__lt=now - settings.SIEVE_RECEIVED_STALLED_AFTER))
+            | (working & Q(updated_at__lt=now - settings.SIEVE_STALLED_AFTER))
         )
 
 

@@ -1,13 +1,13 @@
 """The pipeline, written down in one place: ingest -> validate -> route, and the sweeper that restarts it.
 
 Each step is a task that takes a batch id and claims its work with a conditional UPDATE of the
-batch's status, so starting the pipeline twice for one batch does the work once. The validation
-issue adds `validate` and the labeling issue `route`; until then a batch stops at `ingested`, and no
-step pretends to have judged it.
+batch's status, so starting the pipeline twice for one batch does the work once. `validate` gives
+each batch its verdict (admitted or quarantined); the labeling issue adds `route`.
 """
 import logging
 
 from celery import chain, shared_task
+from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
 from django.utils import timezone
@@ -17,19 +17,25 @@ from collection import services as collection_services
 from collection.models import Batch
 from collection.signals import batch_received
 from collection.tasks import ingest_batch
+from validation.tasks import validate_batch
 
 log = logging.getLogger(__name__)
 
 
-def pipeline_for(batch_id: int):
-    """The canvas that takes one received batch as far as the pipeline goes."""
-    return chain(ingest_batch.si(batch_id))
+# Each step with the status it starts from, in order. The labeling issue adds `route`.
+STEPS = [(Batch.Status.RECEIVED, ingest_batch), (Batch.Status.INGESTED, validate_batch)]
 
 
-def pipeline_start(batch_id: int) -> bool:
+def pipeline_for(batch_id: int, *, from_status: str = Batch.Status.RECEIVED):
+    """The canvas that takes one batch from `from_status` as far as the pipeline goes."""
+    starts = [status for status, _ in STEPS]
+    return chain(*(task.si(batch_id) for _, task in STEPS[starts.index(from_status):]))
+
+
+def pipeline_start(batch_id: int, *, from_status: str = Batch.Status.RECEIVED) -> bool:
     """Enqueue the pipeline for a batch; False when the broker is unreachable (the sweeper retries)."""
     try:
-        pipeline_for(batch_id).apply_async()
+        pipeline_for(batch_id, from_status=from_status).apply_async()
     except (BrokerError, OSError) as exc:
         log.warning("batch %s: broker unreachable (%s); the sweeper will enqueue it", batch_id, exc)
         return False
@@ -47,17 +53,25 @@ def _start_on_receipt(sender, batch_id: int, **kwargs) -> None:
 
 @shared_task(name="config.pipeline.sweep_stalled_batches")
 def sweep_stalled_batches() -> dict:
-    """Re-enqueue batches the pipeline lost: never picked up (broker outage), or a worker died mid-ingest."""
+    """Re-enqueue batches the pipeline lost: a step never picked up (broker outage), or a worker died in one."""
     now = timezone.now()
     requeued = restarted = 0
     for batch in Batch.objects.stalled(now=now).only("pk", "status", "updated_at"):
-        if batch.status == Batch.Status.INGESTING:
+        status = batch.status
+        if status == Batch.Status.INGESTING:
             if not collection_services.batch_requeue_stalled(batch_id=batch.pk):
                 continue
-            requeued += 1
+            requeued, status = requeued + 1, Batch.Status.RECEIVED
+        elif status == Batch.Status.VALIDATING:
+            # Validation writes nothing until its last transaction, so starting it over is safe.
+            if not collection_services.batch_transition(
+                    batch_id=batch.pk, from_status=status, to_status=Batch.Status.INGESTED, actor="task:sweeper",
+                    note="validation did not finish in time; queued again", where={"updated_at__lt": now - settings.SIEVE_STALLED_AFTER}):
+                continue
+            requeued, status = requeued + 1, Batch.Status.INGESTED
         # Touch it so the next sweep waits its turn again instead of piling up messages.
         with transaction.atomic():
-            Batch.objects.filter(pk=batch.pk, status=Batch.Status.RECEIVED).update(updated_at=now)
-        if pipeline_start(batch.pk):
+            Batch.objects.filter(pk=batch.pk, status=status).update(updated_at=now)
+        if pipeline_start(batch.pk, from_status=status):
             restarted += 1
     return {"requeued": requeued, "restarted": restarted}

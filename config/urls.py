@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from collection import api as collection_api
+from validation import api as validation_api
 
 
 def healthz(request):
@@ -23,6 +24,8 @@ urlpatterns = [
     path("healthz", healthz),
     path("api/v1/batches", collection_api.BatchCollection.as_view(), name="api-batch-list"),
     path("api/v1/batches/<int:pk>", collection_api.BatchDetail.as_view(), name="api-batch-detail"),
+    path("api/v1/batches/<int:pk>/validation", validation_api.BatchValidation.as_view(), name="api-batch-validation"),
+    path("api/v1/batches/<int:pk>/review", validation_api.BatchReview.as_view(), name="api-batch-review"),
     path("api/v1/feedback", collection_api.FeedbackCollection.as_view(), name="api-feedback"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

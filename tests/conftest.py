@@ -66,6 +66,20 @@ def api(source_key):
     return client
 
 
+def checkout_records(n: int, *, shift: float = 0.0, seed: int = 0, prefix: str = "r") -> bytes:
+    """NDJSON of n checkout records (amount ~ N(10 + shift, 2), three countries, a 10% fraud label)."""
+    import numpy as np
+    import orjson
+
+    rng = np.random.default_rng(seed)
+    return b"".join(
+        orjson.dumps({"external_id": f"{prefix}{i}", "features": {"amount": float(rng.normal(10 + shift, 2)),
+                                                                  "country": str(rng.choice(["DE", "FR", "NL"]))},
+                      "label": str(rng.choice(["ok", "fraud"], p=[0.9, 0.1]))}) + b"\n"
+        for i in range(n)
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

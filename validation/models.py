@@ -45,3 +45,43 @@ class Baseline(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source.name}: {self.name or self.get_origin_display()} ({self.created_at:%Y-%m-%d})"
+
+
+class ValidationRun(models.Model):
+    """The verdict on one batch: against which baseline, why, and the full report."""
+
+    class Verdict(models.TextChoices):
+        PASS = "pass"
+        WARN = "warn"
+        FAIL = "fail"
+        NO_BASELINE = "no_baseline", "No baseline"
+
+    batch = models.OneToOneField("collection.Batch", on_delete=models.CASCADE, related_name="validation")
+    baseline = models.ForeignKey(Baseline, null=True, blank=True, on_delete=models.PROTECT, related_name="runs")
+    verdict = models.CharField(max_length=20, choices=Verdict.choices)
+    reasons = models.JSONField(default=list)
+    shift = models.CharField(max_length=20, blank=True)
+    drifted_share = models.FloatField(null=True, blank=True)
+    # Report.to_dict() of the engine, non-finite numbers as null (JSON has none).
+    report = models.JSONField(default=dict)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"batch {self.batch_id}: {self.verdict}"
+
+
+class Anomaly(models.Model):
+    """One finding of a run, kept as rows so that pages can filter and count them."""
+
+    run = models.ForeignKey(ValidationRun, on_delete=models.CASCADE, related_name="anomalies")
+    kind = models.CharField(max_length=50)
+    feature = models.CharField(max_length=200)
+    metric = models.CharField(max_length=50, blank=True)
+    value = models.FloatField(null=True, blank=True)
+    threshold = models.FloatField(null=True, blank=True)
+    severity = models.CharField(max_length=20)
+    explanation = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]

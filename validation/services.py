@@ -1,20 +1,23 @@
-"""Every write of the validation app: making baselines and choosing the active one."""
+"""Every write of the validation app: baselines, the active one, and the verdict on each batch."""
 import gzip
+import math
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
 from django.db import transaction
+from django.utils import timezone
 
 from collection.columnar import ParquetCopy
 from collection.models import Batch, Source
+from collection.services import batch_transition
 from collection.parsing import LABEL_COLUMN, PayloadParser
 from collection.storage import data_path
 from collection.writers import chunks
 
-from .models import Baseline
-from .stats import Profile, infer_schema, iter_parquet, profile_chunks
+from .models import Anomaly, Baseline, ValidationRun
+from .stats import Profile, Schema, Thresholds, compare, infer_schema, iter_parquet, profile_chunks
 
 # Columns of a columnar copy that describe the record rather than the data.
 META_COLUMNS = ("__external_id", "__observed_at")
@@ -121,3 +124,89 @@ def baseline_activate(*, baseline: Baseline) -> Baseline:
         Baseline.objects.filter(pk=baseline.pk).update(is_active=True)
     baseline.refresh_from_db()
     return baseline
+
+
+# --- the verdict on a batch
+
+
+def _json_safe(value):
+    """The report as JSON allows it: non-finite numbers become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def batch_validate(*, batch_id: int, actor: str = "task:validate") -> Batch | None:
+    """Check an ingested batch against its source's active baseline and admit or quarantine it.
+
+    Claims the batch (ingested -> validating). The run, its anomalies and the move to `admitted` or
+    `quarantined` commit together; a batch has one run (a one-to-one row), so a second worker that
+    raced this one cannot record a second verdict. A `fail` quarantines; `pass` and `warn` admit.
+    A source without an active baseline has its batches quarantined with the reason "no baseline".
+    """
+    started = timezone.now()
+    if not batch_transition(batch_id=batch_id, from_status=Batch.Status.INGESTED,
+                            to_status=Batch.Status.VALIDATING, actor=actor):
+        return Batch.objects.filter(pk=batch_id).first()
+    batch = Batch.objects.select_related("source").get(pk=batch_id)
+    baseline = Baseline.objects.active().filter(source_id=batch.source_id).first()
+    try:
+        report = _report(batch, baseline) if baseline else None
+    except BaseException:
+        # Give the claim back so a retry (or the sweeper) can validate it again.
+        batch_transition(batch_id=batch.pk, from_status=Batch.Status.VALIDATING, to_status=Batch.Status.INGESTED,
+                         actor=actor, note="validation was interrupted; queued again")
+        raise
+    if report is None:
+        verdict, reasons = ValidationRun.Verdict.NO_BASELINE, ["no baseline"]
+    else:
+        verdict, reasons = report.verdict, report.reasons
+    admitted = verdict in (ValidationRun.Verdict.PASS, ValidationRun.Verdict.WARN)
+    with transaction.atomic():
+        run = ValidationRun.objects.create(
+            batch=batch, baseline=baseline, verdict=verdict, reasons=_json_safe(list(reasons)),
+            shift=report.shift.kind if report else "", drifted_share=report.drifted_share if report else None,
+            report=_json_safe(report.to_dict()) if report else {}, started_at=started, finished_at=timezone.now(),
+        )
+        if report:
+            Anomaly.objects.bulk_create([
+                Anomaly(run=run, kind=a.kind, feature=a.feature, metric=a.metric or "",
+                        value=_json_safe(a.value), threshold=_json_safe(a.threshold), severity=a.severity,
+                        explanation=a.explanation)
+                for a in report.anomalies
+            ])
+        batch_transition(batch_id=batch.pk, from_status=Batch.Status.VALIDATING,
+                         to_status=Batch.Status.ADMITTED if admitted else Batch.Status.QUARANTINED,
+                         actor=actor, note="; ".join(reasons)[:1000] or verdict)
+    return Batch.objects.get(pk=batch.pk)
+
+
+def _report(batch: Batch, baseline: Baseline):
+    reference = Profile.from_json(baseline.profile)
+    profile = profile_chunks(_columnar_frames([data_path(batch.columnar)]), spec=reference.spec)
+    thresholds = Thresholds.from_dict(baseline.thresholds) if baseline.thresholds else None
+    return compare(profile, reference, schema=Schema.from_dict(baseline.schema), thresholds=thresholds)
+
+
+class ReviewError(ValueError):
+    """A review that cannot be applied (the batch is not quarantined, say)."""
+
+
+def batch_review(*, batch_id: int, user, approve: bool, comment: str = "") -> Batch:
+    """An admin's decision on a quarantined batch: approve admits it, reject rejects it.
+
+    Recorded as the batch's transition with the admin's name, the time and the comment; a second
+    decision on the same batch is refused, since it is no longer quarantined.
+    """
+    target = Batch.Status.ADMITTED if approve else Batch.Status.REJECTED
+    decided = batch_transition(batch_id=batch_id, from_status=Batch.Status.QUARANTINED, to_status=target,
+                               actor=f"user:{user.get_username()}",
+                               note=f"{'approved' if approve else 'rejected'}: {comment}".rstrip(": "))
+    batch = Batch.objects.get(pk=batch_id)
+    if not decided:
+        raise ReviewError(f"batch {batch_id} is {batch.status}, not quarantined")
+    return batch

@@ -324,3 +324,40 @@ def test_the_same_event_twice_in_one_request_is_stored_once(api):
     assert FeedbackEvent.objects.count() == 2
     stored = FeedbackEvent.objects.get(idempotency_key="ev-1")
     assert (stored.signal, stored.value, stored.occurred_at.isoformat()) == ("rating", 1, "2026-11-01T12:00:00+00:00")
+
+
+# --- verdicts and reviews (validation app, reached through the batch URLs)
+
+
+def judged_batch(api, source):
+    from validation import services as validation
+
+    batch_id = post(api, ndjson(30, start=100)).json()["id"]
+    services.batch_ingest(batch_id=batch_id)
+    return validation.batch_validate(batch_id=batch_id)
+
+
+def test_a_source_reads_its_batchs_verdict(api, source):
+    batch_id = post(api, ndjson(3)).json()["id"]
+    assert api.get(f"{URL}/{batch_id}/validation").status_code == 404  # not judged yet
+    batch = judged_batch(api, source)
+    body = api.get(f"{URL}/{batch.pk}/validation").json()
+    assert (body["status"], body["verdict"], body["reasons"]) == ("quarantined", "no_baseline", ["no baseline"])
+    other = services.source_create(name="nosy", kind="app")
+    _, other_key = services.source_key_create(source=other)
+    outsider = APIClient()
+    outsider.credentials(HTTP_AUTHORIZATION=f"Bearer {other_key}")
+    assert outsider.get(f"{URL}/{batch.pk}/validation").status_code == 403
+
+
+def test_only_staff_review_and_a_second_review_conflicts(api, source, admin_client, client, django_user_model):
+    batch = judged_batch(api, source)
+    url = f"{URL}/{batch.pk}/review"
+    assert api.post(url, {"decision": "approve"}, format="json").status_code == 403
+    client.force_login(django_user_model.objects.create_user("rater", password="pw-12345678"))
+    assert client.post(url, {"decision": "approve"}, content_type="application/json").status_code == 403
+    assert admin_client.post(url, {"decision": "maybe"}, content_type="application/json").status_code == 400
+    response = admin_client.post(url, {"decision": "approve", "comment": "ok"}, content_type="application/json")
+    assert response.status_code == 200 and response.json()["status"] == "admitted"
+    again = admin_client.post(url, {"decision": "reject"}, content_type="application/json")
+    assert again.status_code == 409

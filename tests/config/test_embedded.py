@@ -25,12 +25,13 @@ def test_the_demo_runs_on_sqlite_and_the_filesystem_broker(tmp_path):
     try:
         def status() -> str:
             probe = subprocess.run(
-                manage + ["shell", "-c", "from collection.models import Batch; b = Batch.objects.get(); "
-                          "print(b.status, b.ingested_count)"],
+                manage + ["shell", "-c", "from collection.models import Batch; "
+                          "print(*[f'{b.status}:{b.ingested_count}' for b in Batch.objects.order_by('pk')])"],
                 cwd=ROOT, env=env, capture_output=True, text=True)
             return probe.stdout.strip().splitlines()[-1] if probe.stdout.strip() else ""
 
-        wait_for(lambda: status() == "ingested 300", timeout=90, interval=1, what="the demo batch to be ingested")
+        wait_for(lambda: status() == "admitted:300 quarantined:300", timeout=120, interval=1,
+                 what="the clean demo batch admitted and the drifted one quarantined")
     finally:
         worker.stop()
     assert (tmp_path / "var" / "sieve.sqlite3").exists()

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from collection import services
 from collection.models import Batch, Record
 from collection.tasks import ingest_batch
-from tests.conftest import Process, free_port, start_web, start_worker, wait_for
+from tests.conftest import Process, checkout_records, free_port, start_web, start_worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
@@ -28,6 +28,14 @@ def status_of(batch_id: int) -> str:
     return Batch.objects.get(pk=batch_id).status
 
 
+DONE = {"admitted", "quarantined"}
+
+
+def judged(batch_id: int) -> bool:
+    """Ingested and validated: with no baseline, a batch ends quarantined ("no baseline")."""
+    return status_of(batch_id) in DONE
+
+
 def upload(source_key: str, body: bytes) -> int:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {source_key}")
@@ -38,7 +46,7 @@ def upload(source_key: str, body: bytes) -> int:
 
 def test_an_uploaded_batch_is_ingested_by_a_real_worker(worker, source_key):
     batch_id = upload(source_key, ndjson(500))
-    wait_for(lambda: status_of(batch_id) == "ingested", timeout=60, what="the batch to be ingested")
+    wait_for(lambda: judged(batch_id), timeout=60, what="the batch to be ingested and validated")
     assert Record.objects.filter(batch_id=batch_id).count() == 500
     batch = Batch.objects.get(pk=batch_id)
     assert batch.attempts == 1 and batch.ingested_count == 500
@@ -48,9 +56,11 @@ def test_a_redelivered_ingest_message_is_ingested_once(worker, source_key):
     batch_id = upload(source_key, ndjson(300))
     for _ in range(3):
         ingest_batch.delay(batch_id)  # as if the broker had delivered the message again
-    wait_for(lambda: status_of(batch_id) == "ingested", timeout=60, what="the batch to be ingested")
-    wait_for(lambda: "ingest_batch" in worker.output() and worker.output().count("succeeded") >= 4, timeout=30,
-             what="every delivery to be handled")
+    wait_for(lambda: judged(batch_id), timeout=60, what="the batch to be ingested and validated")
+    def handled() -> int:
+        return sum(1 for line in worker.output().splitlines() if "ingest_batch" in line and "succeeded" in line)
+
+    wait_for(lambda: handled() >= 4, timeout=30, what="every delivery to be handled")
     assert Record.objects.filter(batch_id=batch_id).count() == 300
     assert Batch.objects.get(pk=batch_id).attempts == 1
 
@@ -71,7 +81,7 @@ def test_a_worker_killed_mid_ingest_loses_and_duplicates_nothing(transactional_d
     second = start_worker(tmp_path, data_dir=data_dir, queue=celery_queue, beat=True,
                           SIEVE_STALLED_AFTER=1, SIEVE_SWEEP_EVERY=1)
     try:
-        wait_for(lambda: status_of(batch_id) == "ingested", timeout=180, what="the batch to be ingested again")
+        wait_for(lambda: judged(batch_id), timeout=180, what="the batch to be ingested again")
     finally:
         second.stop()
     records = Record.objects.filter(batch_id=batch_id)
@@ -116,7 +126,7 @@ def test_an_upload_while_redis_is_down_is_accepted_and_ingested_when_it_is_back(
         worker = start_worker(tmp_path, data_dir=data_dir, queue=celery_queue, redis_url=redis_url, beat=True,
                               SIEVE_RECEIVED_STALLED_AFTER=1, SIEVE_SWEEP_EVERY=1)
         try:
-            wait_for(lambda: status_of(batch_id) == "ingested", timeout=90, what="the batch to be ingested")
+            wait_for(lambda: judged(batch_id), timeout=90, what="the batch to be ingested")
         finally:
             worker.stop()
     finally:
@@ -142,3 +152,24 @@ def test_ten_concurrent_retries_with_one_idempotency_key_make_one_batch(live_ser
     assert [code for code, _ in results] == [202] * 10
     assert len({batch_id for _, batch_id in results}) == 1
     assert Batch.objects.count() == 1
+
+
+def test_a_clean_batch_is_admitted_and_a_drifted_one_quarantined_once_each(worker, source, source_key, tmp_path):
+    from validation import services as validation
+    from validation.models import ValidationRun
+    from validation.tasks import validate_batch
+
+    reference = tmp_path / "train.ndjson"
+    reference.write_bytes(checkout_records(5000, seed=0))
+    validation.baseline_create_from_file(source=source, path=reference)
+    clean = upload(source_key, checkout_records(3000, seed=1, prefix="c"))
+    drifted = upload(source_key, checkout_records(3000, shift=4, seed=2, prefix="d"))
+    for batch_id in (clean, drifted, clean, drifted):
+        validate_batch.delay(batch_id)  # a validate message delivered again, early or late
+    wait_for(lambda: judged(clean) and judged(drifted), timeout=90, what="both verdicts")
+    assert (status_of(clean), status_of(drifted)) == ("admitted", "quarantined")
+    run = ValidationRun.objects.get(batch_id=drifted)
+    assert run.verdict == "fail" and ("distribution_drift", "amount") in {(a.kind, a.feature) for a in run.anomalies.all()}
+    assert ValidationRun.objects.count() == 2
+    transitions = list(Batch.objects.get(pk=drifted).transitions.values_list("to_status", flat=True))
+    assert transitions == ["received", "ingesting", "ingested", "validating", "quarantined"]

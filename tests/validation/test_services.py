@@ -2,7 +2,6 @@
 import io
 
 import numpy as np
-import orjson
 import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
@@ -11,18 +10,14 @@ from django.db import IntegrityError
 from collection import services as collection
 from collection.storage import data_path
 from validation import services
-from validation.models import Baseline
+from validation.models import Baseline, ValidationRun
 from validation.stats import Profile, compare, iter_parquet, profile_chunks
+
+from tests.conftest import checkout_records
 
 
 def records(n: int, *, shift: float = 0.0, seed: int = 0) -> bytes:
-    rng = np.random.default_rng(seed)
-    return b"".join(
-        orjson.dumps({"external_id": f"r{i}", "features": {"amount": float(rng.normal(10 + shift, 2)),
-                                                           "country": str(rng.choice(["DE", "FR", "NL"]))},
-                      "label": str(rng.choice(["ok", "fraud"], p=[0.9, 0.1]))}) + b"\n"
-        for i in range(n)
-    )
+    return checkout_records(n, shift=shift, seed=seed)
 
 
 def test_a_baseline_is_profiled_once_from_an_ndjson_reference(source, tmp_path):
@@ -102,3 +97,69 @@ def test_the_baseline_create_command_reports_the_new_baseline(source, tmp_path):
     assert "100 rows, 3 features, active" in out.getvalue()
     with pytest.raises(CommandError, match="no source named"):
         call_command("baseline_create", str(path), "--source", "nope", stdout=io.StringIO())
+
+
+# --- verdicts and reviews
+
+
+def ingested(source, body: bytes):
+    batch = collection.batch_receive(source=source, body=io.BytesIO(body), fmt="ndjson", gzipped=False)[0]
+    return collection.batch_ingest(batch_id=batch.pk)
+
+
+@pytest.fixture
+def with_baseline(source, tmp_path):
+    path = tmp_path / "train.ndjson"
+    path.write_bytes(records(5000))
+    return services.baseline_create_from_file(source=source, path=path)
+
+
+def test_a_batch_of_a_source_without_a_baseline_is_quarantined_for_that_reason(source):
+    batch = services.batch_validate(batch_id=ingested(source, records(50)).pk)
+    assert batch.status == "quarantined"
+    assert (batch.validation.verdict, batch.validation.reasons) == ("no_baseline", ["no baseline"])
+
+
+def test_a_clean_batch_is_admitted_and_a_drifted_one_quarantined_with_its_anomalies(source, with_baseline):
+    clean = services.batch_validate(batch_id=ingested(source, records(3000, seed=5)).pk)
+    assert clean.status == "admitted" and clean.validation.verdict == "pass"
+    drifted = services.batch_validate(batch_id=ingested(source, records(3000, shift=4, seed=6)).pk)
+    assert drifted.status == "quarantined" and drifted.validation.verdict == "fail"
+    anomaly = drifted.validation.anomalies.get(feature="amount", kind="distribution_drift")
+    assert anomaly.value >= anomaly.threshold and anomaly.explanation
+    assert drifted.validation.baseline == with_baseline
+
+
+def test_validating_twice_gives_one_verdict(source, with_baseline):
+    batch = ingested(source, records(500, seed=7))
+    services.batch_validate(batch_id=batch.pk)
+    services.batch_validate(batch_id=batch.pk)
+    assert ValidationRun.objects.filter(batch=batch).count() == 1
+
+
+def test_an_admin_approves_or_rejects_a_quarantined_batch_once(source, admin_user):
+    first = services.batch_validate(batch_id=ingested(source, records(20)).pk)
+    approved = services.batch_review(batch_id=first.pk, user=admin_user, approve=True, comment="known promo")
+    assert approved.status == "admitted"
+    last = approved.transitions.last()
+    assert (last.actor, last.note) == ("user:admin", "approved: known promo")
+    with pytest.raises(services.ReviewError, match="not quarantined"):
+        services.batch_review(batch_id=first.pk, user=admin_user, approve=False)
+    second = services.batch_validate(batch_id=ingested(source, records(20, seed=9)).pk)
+    assert services.batch_review(batch_id=second.pk, user=admin_user, approve=False).status == "rejected"
+
+
+def test_the_sweeper_restarts_a_validation_whose_worker_died(source, celery_queue):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from collection.models import Batch
+    from config.pipeline import sweep_stalled_batches
+
+    batch = ingested(source, records(20))
+    collection.batch_transition(batch_id=batch.pk, from_status="ingested", to_status="validating", actor="t")
+    Batch.objects.filter(pk=batch.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+    assert sweep_stalled_batches()["requeued"] == 1
+    assert Batch.objects.get(pk=batch.pk).status == "ingested"
+    assert services.batch_validate(batch_id=batch.pk).status == "quarantined"

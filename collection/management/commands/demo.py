@@ -1,8 +1,10 @@
-"""`manage.py demo`: the demo admin, a demo source with a key, and a demo batch. Safe to run again."""
+"""`manage.py demo`: the demo admin, a source with a key and a baseline, a clean and a drifted batch. Safe to run again."""
 import io
 import os
 import random
+import tempfile
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import orjson
 from django.conf import settings
@@ -11,13 +13,17 @@ from django.core.management.base import BaseCommand
 
 from collection import services
 from collection.models import Source
+from validation.models import Baseline
+from validation.services import baseline_create_from_file
 
 DEMO_USER = "admin"
 DEMO_SOURCE = "demo-app"
 
 
-def demo_records(count: int, seed: int) -> bytes:
-    """NDJSON of a checkout app's events: numbers, categories and a label, as a source would send."""
+def demo_records(count: int, seed: int, *, drift: bool = False) -> bytes:
+    """NDJSON of a checkout app's events: numbers, categories and a label, as a source would send.
+
+    With `drift`, baskets grow and most orders come from iOS: what a quarantine is for."""
     rng = random.Random(seed)
     start = datetime(2026, 11, 1, tzinfo=timezone.utc)
     lines = []
@@ -25,10 +31,10 @@ def demo_records(count: int, seed: int) -> bytes:
         lines.append(orjson.dumps({
             "external_id": f"order-{seed}-{i:05d}",
             "features": {
-                "basket_value": round(rng.lognormvariate(3.5, 0.6), 2),
+                "basket_value": round(rng.lognormvariate(4.2 if drift else 3.5, 0.6), 2),
                 "items": rng.randint(1, 9),
                 "country": rng.choice(["DE", "FR", "NL", "PL", "ES"]),
-                "device": rng.choice(["ios", "android", "web"]),
+                "device": rng.choice(["ios"] * 6 + ["android", "web"] if drift else ["ios", "android", "web"]),
                 "returning": rng.random() < 0.4,
             },
             "observed_at": (start + timedelta(minutes=7 * i)).isoformat(),
@@ -58,13 +64,23 @@ class Command(BaseCommand):
             key_file.write_text(raw)
             key_file.chmod(0o600)
         raw = key_file.read_text().strip()
-        batch, created = services.batch_receive(
-            source=source, body=io.BytesIO(demo_records(300, seed=1)), fmt="ndjson", gzipped=False,
-            idempotency_key="demo-batch-1", actor="command:demo")
+        if not Baseline.objects.filter(source=source).exists():
+            with tempfile.TemporaryDirectory() as folder:
+                reference = Path(folder) / "training.ndjson"
+                reference.write_bytes(demo_records(3000, seed=0))
+                baseline_create_from_file(source=source, path=reference, name="demo training data")
+        batches = [
+            services.batch_receive(source=source, body=io.BytesIO(demo_records(300, seed=seed, drift=drift)),
+                                   fmt="ndjson", gzipped=False, idempotency_key=f"demo-batch-{seed}",
+                                   actor="command:demo")
+            for seed, drift in ((1, False), (2, True))
+        ]
         url = f"http://127.0.0.1:{port}"
         self.stdout.write(self.style.SUCCESS("\nSieve demo is ready."))
         self.stdout.write(f"  Web app:      {url}/admin/   (login {DEMO_USER} / {password})")
         self.stdout.write(f"  API docs:     {url}/api/docs/")
         self.stdout.write(f"  Demo source:  {DEMO_SOURCE}, API key {raw}")
-        self.stdout.write(f"  Demo batch:   {url}/api/v1/batches/{batch.pk} ({'new' if created else 'already there'})")
+        for (batch, created), expect in zip(batches, ("admitted", "quarantined with drift")):
+            state = "new" if created else "already there"
+            self.stdout.write(f"  Demo batch:   {url}/api/v1/batches/{batch.pk} ({state}; will be {expect})")
         self.stdout.write(f"  Try:          curl -H 'Authorization: Bearer {raw}' {url}/api/v1/batches\n")
