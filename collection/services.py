@@ -185,9 +185,10 @@ def batch_ingest(*, batch_id: int, actor: str = "task:ingest") -> Batch | None:
         log.warning("batch %s: claim %s was superseded; its work was rolled back", batch.pk, batch.attempts)
     except PayloadError as exc:
         partial.unlink(missing_ok=True)
-        batch_transition(batch_id=batch.pk, from_status=Batch.Status.INGESTING, to_status=Batch.Status.FAILED,
-                         actor=actor, note=str(exc), error=str(exc), error_line=exc.line,
-                         where={"attempts": batch.attempts})
+        if batch_transition(batch_id=batch.pk, from_status=Batch.Status.INGESTING, to_status=Batch.Status.FAILED,
+                            actor=actor, note=str(exc), error=str(exc), error_line=exc.line,
+                            where={"attempts": batch.attempts}):
+            transaction.on_commit(lambda: signals.batch_failed.send(sender=Batch, batch_id=batch.pk))
     except BaseException:
         # A database or disk fault: give the claim back so a retry (or the sweeper) can start over.
         partial.unlink(missing_ok=True)

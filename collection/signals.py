@@ -3,3 +3,5 @@ from django.dispatch import Signal
 
 # Sent after the commit that accepted a batch, with batch_id: config.pipeline starts the pipeline.
 batch_received = Signal()
+# Sent after the commit that marked a batch `failed`, with batch_id: validation raises an alert.
+batch_failed = Signal()

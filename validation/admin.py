@@ -2,7 +2,7 @@
 from django.contrib import admin
 
 from . import services
-from .models import Baseline
+from .models import Alert, AlertDelivery, Baseline
 
 
 @admin.register(Baseline)
@@ -21,3 +21,24 @@ class BaselineAdmin(admin.ModelAdmin):
         for baseline in queryset:
             services.baseline_activate(baseline=baseline)
         self.message_user(request, f"Activated {queryset.count()} baseline(s).")
+
+
+class DeliveryInline(admin.TabularInline):
+    model = AlertDelivery
+    extra = 0
+    can_delete = False
+    readonly_fields = ["channel", "target", "attempt", "ok", "status_code", "error", "at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ["source", "kind", "occurrences", "opened_at", "last_seen_at", "resolved_at"]
+    list_filter = ["kind", "source", ("resolved_at", admin.EmptyFieldListFilter)]
+    readonly_fields = [f.name for f in Alert._meta.fields]
+    inlines = [DeliveryInline]
+
+    def has_add_permission(self, request):
+        return False

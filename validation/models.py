@@ -85,3 +85,50 @@ class Anomaly(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class Alert(models.Model):
+    """A data problem an admin should hear about. One open alert per source and kind; it closes
+    itself when its condition clears."""
+
+    class Kind(models.TextChoices):
+        QUARANTINE = "quarantine", "Batch quarantined"
+        WARN = "warn", "Batch admitted with warnings"
+        INGEST_FAILED = "ingest_failed", "Ingest failed"
+        SILENT_SOURCE = "silent_source", "Source went silent"
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    batch = models.ForeignKey("collection.Batch", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+", help_text="The latest batch that raised it.")
+    message = models.TextField()
+    occurrences = models.IntegerField(default=1)
+    opened_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "kind"], condition=Q(resolved_at__isnull=True),
+                                    name="alert_one_open_per_source_and_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source.name}: {self.get_kind_display()}"
+
+
+class AlertDelivery(models.Model):
+    """Every attempt to deliver an alert by email or webhook, kept as a log."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=20)
+    target = models.CharField(max_length=500)
+    attempt = models.IntegerField()
+    ok = models.BooleanField()
+    status_code = models.IntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]

@@ -16,7 +16,8 @@ from collection.parsing import LABEL_COLUMN, PayloadParser
 from collection.storage import data_path
 from collection.writers import chunks
 
-from .models import Anomaly, Baseline, ValidationRun
+from . import alerts
+from .models import Alert, Anomaly, Baseline, ValidationRun
 from .stats import Profile, Schema, Thresholds, compare, infer_schema, iter_parquet, profile_chunks
 
 # Columns of a columnar copy that describe the record rather than the data.
@@ -182,7 +183,22 @@ def batch_validate(*, batch_id: int, actor: str = "task:validate") -> Batch | No
         batch_transition(batch_id=batch.pk, from_status=Batch.Status.VALIDATING,
                          to_status=Batch.Status.ADMITTED if admitted else Batch.Status.QUARANTINED,
                          actor=actor, note="; ".join(reasons)[:1000] or verdict)
+        _alerts_after_verdict(batch, verdict, reasons)
     return Batch.objects.get(pk=batch.pk)
+
+
+def _alerts_after_verdict(batch: Batch, verdict: str, reasons) -> None:
+    source_id, summary = batch.source_id, "; ".join(reasons)[:500]
+    # The batch was ingested, so the source's ingest works again.
+    alerts.alert_resolve(source_id=source_id, kind=Alert.Kind.INGEST_FAILED)
+    if verdict in (ValidationRun.Verdict.FAIL, ValidationRun.Verdict.NO_BASELINE):
+        alerts.alert_raise(source_id=source_id, kind=Alert.Kind.QUARANTINE, batch_id=batch.pk,
+                           message=f"batch {batch.pk} of {batch.source.name} quarantined: {summary}")
+    elif verdict == ValidationRun.Verdict.WARN:
+        alerts.alert_raise(source_id=source_id, kind=Alert.Kind.WARN, batch_id=batch.pk,
+                           message=f"batch {batch.pk} of {batch.source.name} admitted with warnings: {summary}")
+    else:
+        alerts.alert_resolve(source_id=source_id, kind=Alert.Kind.WARN)
 
 
 def _report(batch: Batch, baseline: Baseline):
@@ -209,4 +225,6 @@ def batch_review(*, batch_id: int, user, approve: bool, comment: str = "") -> Ba
     batch = Batch.objects.get(pk=batch_id)
     if not decided:
         raise ReviewError(f"batch {batch_id} is {batch.status}, not quarantined")
+    if not Batch.objects.filter(source_id=batch.source_id, status=Batch.Status.QUARANTINED).exists():
+        alerts.alert_resolve(source_id=batch.source_id, kind=Alert.Kind.QUARANTINE)  # the queue is clear
     return batch

@@ -170,6 +170,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "config.pipeline.sweep_stalled_batches",
         "schedule": env_int("SIEVE_SWEEP_EVERY", 60),
     },
+    "check-silent-sources": {
+        "task": "validation.tasks.check_silent_sources",
+        "schedule": env_int("SIEVE_SILENCE_CHECK_EVERY", 300),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
@@ -183,6 +187,19 @@ SIEVE_STALLED_AFTER = timedelta(seconds=env_int("SIEVE_STALLED_AFTER", 120))
 SIEVE_RECEIVED_STALLED_AFTER = timedelta(seconds=env_int("SIEVE_RECEIVED_STALLED_AFTER", 30))
 SIEVE_PSEUDONYM_SECRET = env_str("SIEVE_PSEUDONYM_SECRET", SECRET_KEY)
 SIEVE_KEY_LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+# --- alerts
+SIEVE_ALERT_EMAILS = env_list("SIEVE_ALERT_EMAILS", [])
+SIEVE_ALERT_WEBHOOK_URL = env_str("SIEVE_ALERT_WEBHOOK_URL", "")
+SIEVE_ALERT_WEBHOOK_SECRET = env_str("SIEVE_ALERT_WEBHOOK_SECRET", SECRET_KEY)
+SIEVE_ALERT_RETRIES = env_int("SIEVE_ALERT_RETRIES", 5)
+SIEVE_ALERT_BACKOFF = env_int("SIEVE_ALERT_BACKOFF", 10)  # seconds before the first retry; doubles
+# A source is silent when nothing came for longer than its expected interval times this.
+SIEVE_SILENCE_TOLERANCE = float(env_str("SIEVE_SILENCE_TOLERANCE", "1.5"))
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "sieve@localhost")
 
 LOGGING = {
     "version": 1,
