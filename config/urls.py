@@ -2,7 +2,7 @@
 from django.contrib import admin
 from django.db import connection
 from django.http import JsonResponse
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -18,8 +18,8 @@ def healthz(request):
 
 
 urlpatterns = [
-    # Until the data-quality pages land, the front door is the admin.
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", RedirectView.as_view(url="/quality/", permanent=False)),
+    path("quality/", include("validation.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz),
     path("api/v1/batches", collection_api.BatchCollection.as_view(), name="api-batch-list"),

@@ -64,6 +64,8 @@ class ValidationRun(models.Model):
     drifted_share = models.FloatField(null=True, blank=True)
     # Report.to_dict() of the engine, non-finite numbers as null (JSON has none).
     report = models.JSONField(default=dict)
+    # The batch's profile (versioned JSON), for the charts of baseline against batch.
+    profile = models.TextField(blank=True)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
 

@@ -156,7 +156,7 @@ def batch_validate(*, batch_id: int, actor: str = "task:validate") -> Batch | No
     batch = Batch.objects.select_related("source").get(pk=batch_id)
     baseline = Baseline.objects.active().filter(source_id=batch.source_id).first()
     try:
-        report = _report(batch, baseline) if baseline else None
+        profile, report = _report(batch, baseline) if baseline else (None, None)
     except BaseException:
         # Give the claim back so a retry (or the sweeper) can validate it again.
         batch_transition(batch_id=batch.pk, from_status=Batch.Status.VALIDATING, to_status=Batch.Status.INGESTED,
@@ -171,7 +171,8 @@ def batch_validate(*, batch_id: int, actor: str = "task:validate") -> Batch | No
         run = ValidationRun.objects.create(
             batch=batch, baseline=baseline, verdict=verdict, reasons=_json_safe(list(reasons)),
             shift=report.shift.kind if report else "", drifted_share=report.drifted_share if report else None,
-            report=_json_safe(report.to_dict()) if report else {}, started_at=started, finished_at=timezone.now(),
+            report=_json_safe(report.to_dict()) if report else {}, profile=profile.to_json() if profile else "",
+            started_at=started, finished_at=timezone.now(),
         )
         if report:
             Anomaly.objects.bulk_create([
@@ -205,7 +206,7 @@ def _report(batch: Batch, baseline: Baseline):
     reference = Profile.from_json(baseline.profile)
     profile = profile_chunks(_columnar_frames([data_path(batch.columnar)]), spec=reference.spec)
     thresholds = Thresholds.from_dict(baseline.thresholds) if baseline.thresholds else None
-    return compare(profile, reference, schema=Schema.from_dict(baseline.schema), thresholds=thresholds)
+    return profile, compare(profile, reference, schema=Schema.from_dict(baseline.schema), thresholds=thresholds)
 
 
 class ReviewError(ValueError):

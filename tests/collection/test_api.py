@@ -313,9 +313,9 @@ def test_schema_and_docs_are_served_without_the_internet(client):
     assert "cdn" not in html.lower() and "https://" not in html.replace("https://swagger.io", "")
 
 
-def test_the_site_root_leads_to_the_admin(client):
+def test_the_site_root_leads_to_the_data_quality_pages(client):
     response = client.get("/")
-    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert response.status_code == 302 and response["Location"] == "/quality/"
 
 
 def test_the_same_event_twice_in_one_request_is_stored_once(api):

@@ -1,0 +1,87 @@
+"""The data-quality pages: what an admin sees and does in a real browser, and who is kept out."""
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from collection import services as collection
+from collection.storage import data_path
+from tests.conftest import checkout_records, log_in
+from validation import services
+
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture
+def screenshots(tmp_path) -> Path:
+    """docs/screenshots/ when SIEVE_SCREENSHOTS=1 (to refresh the README's pictures), else a temporary folder."""
+    folder = DOCS_SCREENSHOTS if os.environ.get("SIEVE_SCREENSHOTS") == "1" else tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def quarantined_batch(source, tmp_path):
+    reference = tmp_path / "train.ndjson"
+    reference.write_bytes(checkout_records(3000))
+    services.baseline_create_from_file(source=source, path=reference)
+    batch = collection.batch_receive(source=source, body=io.BytesIO(checkout_records(2000, shift=4, seed=8)),
+                                     fmt="ndjson", gzipped=False)[0]
+    collection.batch_ingest(batch_id=batch.pk)
+    return services.batch_validate(batch_id=batch.pk)
+
+
+@pytest.mark.browser
+def test_an_admin_opens_the_quarantined_batch_sees_its_chart_and_approves_it(
+        live_server, page, source, tmp_path, django_user_model, screenshots):
+    django_user_model.objects.create_superuser("admin", "a@example.com", "admin-pass-123")
+    batch = quarantined_batch(source, tmp_path)
+    log_in(page, live_server.url, "admin", "admin-pass-123")
+    page.wait_for_selector("#quarantine")
+    page.screenshot(path=str(screenshots / "quality-home.png"), full_page=True)
+    page.click(f"#quarantine a[href='/quality/batches/{batch.pk}/']")
+    page.wait_for_selector("body[data-charts-drawn=yes]")
+    assert page.inner_text("#status") == "Quarantined"
+    assert "amount" in page.inner_text("#anomalies")
+    assert page.locator("canvas").count() >= 2
+    page.screenshot(path=str(screenshots / "quality-batch.png"), full_page=True)
+    assert (screenshots / "quality-batch.png").stat().st_size > 10_000
+    page.fill("#comment", "promo week, expected")
+    page.click("button.approve")
+    page.wait_for_selector(".message")
+    assert page.inner_text("#status") == "Admitted"
+    batch.refresh_from_db()
+    assert batch.status == "admitted"
+    last = batch.transitions.last()
+    assert (last.actor, last.note) == ("user:admin", "approved: promo week, expected")
+
+
+@pytest.mark.browser
+def test_a_rater_is_refused_the_data_quality_pages(live_server, page, django_user_model):
+    django_user_model.objects.create_user("rater", password="rater-pass-123")
+    log_in(page, live_server.url, "rater", "rater-pass-123")
+    assert "staff account" in page.inner_text("body")
+    page.goto(f"{live_server.url}/quality/")
+    assert "/admin/login/" in page.url
+    assert "Quarantine queue" not in page.content()
+
+
+def test_only_staff_reach_the_pages_and_the_raw_payload(client, admin_client, django_user_model, source, tmp_path):
+    batch = quarantined_batch(source, tmp_path)
+    assert client.get("/quality/").status_code == 302
+    client.force_login(django_user_model.objects.create_user("viewer", password="pw-12345678"))
+    assert client.get(f"/quality/batches/{batch.pk}/").status_code == 302
+    assert client.post(f"/quality/batches/{batch.pk}/review", {"decision": "approve"}).status_code == 302
+    batch.refresh_from_db()
+    assert batch.status == "quarantined"
+    home = admin_client.get("/quality/")
+    assert home.status_code == 200 and f"#{batch.pk}" in home.content.decode()
+    payload = admin_client.get(f"/quality/batches/{batch.pk}/payload")
+    assert b"".join(payload.streaming_content) == data_path(batch.payload).read_bytes()
+
+
+def test_reviewing_twice_in_the_page_says_why_not(admin_client, source, tmp_path):
+    batch = quarantined_batch(source, tmp_path)
+    admin_client.post(f"/quality/batches/{batch.pk}/review", {"decision": "reject"})
+    page = admin_client.post(f"/quality/batches/{batch.pk}/review", {"decision": "approve"}, follow=True)
+    assert "is rejected, not quarantined" in page.content.decode()

@@ -1,0 +1,11 @@
+"""Data-quality pages for admins."""
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.quality_home, name="quality-home"),
+    path("batches/<int:pk>/", views.batch_page, name="quality-batch"),
+    path("batches/<int:pk>/review", views.batch_review, name="quality-batch-review"),
+    path("batches/<int:pk>/payload", views.batch_payload, name="quality-batch-payload"),
+]
