@@ -2,7 +2,7 @@
 from django.contrib import admin
 
 from . import services
-from .models import Alert, AlertDelivery, Baseline
+from .models import Alert, AlertDelivery, AuditEntry, Baseline
 
 
 @admin.register(Baseline)
@@ -19,7 +19,7 @@ class BaselineAdmin(admin.ModelAdmin):
     @admin.action(description="Make the selected baseline its source's active one")
     def activate(self, request, queryset):
         for baseline in queryset:
-            services.baseline_activate(baseline=baseline)
+            services.baseline_activate(baseline=baseline, by=request.user)
         self.message_user(request, f"Activated {queryset.count()} baseline(s).")
 
 
@@ -41,4 +41,21 @@ class AlertAdmin(admin.ModelAdmin):
     inlines = [DeliveryInline]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: nobody edits or deletes the audit log from the app."""
+
+    list_display = ["at", "actor", "action", "source", "batch", "baseline", "detail"]
+    list_filter = ["action", "source"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -134,3 +134,20 @@ class AlertDelivery(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+
+
+class AuditEntry(models.Model):
+    """Who decided what about data quality, and when: reviews and baseline changes. Append-only:
+    the app writes entries and never changes or deletes them, and the admin only shows them."""
+
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=50)
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    batch = models.ForeignKey("collection.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    baseline = models.ForeignKey(Baseline, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"

@@ -17,7 +17,7 @@ from collection.storage import data_path
 from collection.writers import chunks
 
 from . import alerts
-from .models import Alert, Anomaly, Baseline, ValidationRun
+from .models import Alert, Anomaly, AuditEntry, Baseline, ValidationRun
 from .stats import Profile, Schema, Thresholds, compare, infer_schema, iter_parquet, profile_chunks
 
 # Columns of a columnar copy that describe the record rather than the data.
@@ -64,6 +64,15 @@ def _record_file_as_parquet(path: Path, fmt: str, target: Path) -> None:
         copy.close()
 
 
+def _actor(user) -> str:
+    return f"user:{user.get_username()}" if user is not None else "system"
+
+
+def _audit(*, actor: str, action: str, detail: str = "", source_id=None, batch_id=None, baseline_id=None) -> None:
+    AuditEntry.objects.create(actor=actor, action=action, detail=detail, source_id=source_id, batch_id=batch_id,
+                              baseline_id=baseline_id)
+
+
 def _baseline_save(*, source: Source, profile: Profile, origin: str, detail: str, name: str, created_by,
                    activate: bool) -> Baseline:
     if profile.n_rows == 0:
@@ -72,8 +81,10 @@ def _baseline_save(*, source: Source, profile: Profile, origin: str, detail: str
         source=source, name=name, origin=origin, origin_detail=detail[:500], profile=profile.to_json(),
         schema=infer_schema(profile).to_dict(), row_count=profile.n_rows, created_by=created_by,
     )
+    _audit(actor=_actor(created_by), action="baseline_created", source_id=source.pk, baseline_id=baseline.pk,
+           detail=f"from {detail}, {profile.n_rows} rows")
     if activate:
-        baseline_activate(baseline=baseline)
+        baseline_activate(baseline=baseline, by=created_by)
     return baseline
 
 
@@ -115,9 +126,10 @@ def baseline_create_from_batches(*, source: Source, batches: list[Batch], name: 
                           created_by=created_by, activate=activate)
 
 
-def baseline_activate(*, baseline: Baseline) -> Baseline:
+def baseline_activate(*, baseline: Baseline, by=None) -> Baseline:
     """Make this the source's active baseline; the one before it is kept, inactive."""
     with transaction.atomic():
+        _audit(actor=_actor(by), action="baseline_activated", source_id=baseline.source_id, baseline_id=baseline.pk)
         # Lock the source so two activations at once cannot leave two active baselines.
         Source.objects.select_for_update().get(pk=baseline.source_id)
         Baseline.objects.filter(source_id=baseline.source_id, is_active=True).exclude(pk=baseline.pk).update(
@@ -226,6 +238,20 @@ def batch_review(*, batch_id: int, user, approve: bool, comment: str = "") -> Ba
     batch = Batch.objects.get(pk=batch_id)
     if not decided:
         raise ReviewError(f"batch {batch_id} is {batch.status}, not quarantined")
+    _audit(actor=_actor(user), action="batch_approved" if approve else "batch_rejected", source_id=batch.source_id,
+           batch_id=batch.pk, detail=comment)
     if not Batch.objects.filter(source_id=batch.source_id, status=Batch.Status.QUARANTINED).exists():
         alerts.alert_resolve(source_id=batch.source_id, kind=Alert.Kind.QUARANTINE)  # the queue is clear
     return batch
+
+
+def batch_make_baseline(*, batch_id: int, user) -> Baseline:
+    """"Make this the baseline" for a batch quarantined for want of one: its data becomes the source's
+    active baseline, and the batch is admitted, both recorded with who and when."""
+    batch = Batch.objects.select_related("source").get(pk=batch_id)
+    if batch.status != Batch.Status.QUARANTINED or not batch.columnar:
+        raise ReviewError(f"batch {batch_id} is {batch.status}: only a quarantined, ingested batch can be made the baseline")
+    baseline = baseline_create_from_batches(source=batch.source, batches=[batch], name=f"from batch {batch.pk}",
+                                            created_by=user)
+    batch_review(batch_id=batch.pk, user=user, approve=True, comment=f"made baseline {baseline.pk}")
+    return baseline

@@ -45,6 +45,18 @@ def batch_review(request, pk: int):
 
 
 @staff_member_required
+@require_POST
+def batch_make_baseline(request, pk: int):
+    try:
+        baseline = services.batch_make_baseline(batch_id=pk, user=request.user)
+    except services.ReviewError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Batch {pk} is now baseline {baseline.pk} of its source, and admitted.")
+    return redirect("quality-batch", pk=pk)
+
+
+@staff_member_required
 def batch_payload(request, pk: int):
     """The raw payload exactly as the source sent it."""
     batch = get_object_or_404(Batch, pk=pk)

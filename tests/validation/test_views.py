@@ -85,3 +85,34 @@ def test_reviewing_twice_in_the_page_says_why_not(admin_client, source, tmp_path
     admin_client.post(f"/quality/batches/{batch.pk}/review", {"decision": "reject"})
     page = admin_client.post(f"/quality/batches/{batch.pk}/review", {"decision": "approve"}, follow=True)
     assert "is rejected, not quarantined" in page.content.decode()
+
+
+def test_a_batch_quarantined_for_want_of_a_baseline_can_become_the_baseline(admin_client, source, admin_user):
+    from validation.models import AuditEntry, Baseline
+
+    batch = collection.batch_receive(source=source, body=io.BytesIO(checkout_records(500)), fmt="ndjson",
+                                     gzipped=False)[0]
+    collection.batch_ingest(batch_id=batch.pk)
+    services.batch_validate(batch_id=batch.pk)
+    page = admin_client.get(f"/quality/batches/{batch.pk}/").content.decode()
+    assert "Make this the baseline" in page
+    answer = admin_client.post(f"/quality/batches/{batch.pk}/make-baseline", follow=True).content.decode()
+    assert "is now baseline" in answer
+    baseline = Baseline.objects.get(source=source)
+    assert baseline.is_active and baseline.row_count == 500 and baseline.origin == "batches"
+    batch.refresh_from_db()
+    assert batch.status == "admitted"
+    actions = list(AuditEntry.objects.order_by("id").values_list("actor", "action"))
+    assert actions == [("user:admin", "baseline_created"), ("user:admin", "baseline_activated"),
+                       ("user:admin", "batch_approved")]
+    assert "Make this the baseline" not in admin_client.get(f"/quality/batches/{batch.pk}/").content.decode()
+
+
+def test_the_audit_log_cannot_be_edited_from_the_admin(admin_client, source, admin_user):
+    from validation.models import AuditEntry
+
+    entry = AuditEntry.objects.create(actor="user:admin", action="batch_rejected", source=source)
+    assert admin_client.get("/admin/validation/auditentry/").status_code == 200
+    assert admin_client.post(f"/admin/validation/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert admin_client.get(f"/admin/validation/auditentry/{entry.pk}/change/").status_code == 200  # view only
+    assert AuditEntry.objects.filter(pk=entry.pk).exists()
