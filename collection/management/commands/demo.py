@@ -77,7 +77,8 @@ class Command(BaseCommand):
         ]
         url = f"http://127.0.0.1:{port}"
         self.stdout.write(self.style.SUCCESS("\nSieve demo is ready."))
-        self.stdout.write(f"  Web app:      {url}/admin/   (login {DEMO_USER} / {password})")
+        self.stdout.write(f"  Data quality: {url}/quality/   (login {DEMO_USER} / {password})")
+        self.stdout.write(f"  Admin:        {url}/admin/")
         self.stdout.write(f"  API docs:     {url}/api/docs/")
         self.stdout.write(f"  Demo source:  {DEMO_SOURCE}, API key {raw}")
         for (batch, created), expect in zip(batches, ("admitted", "quarantined with drift")):
