@@ -54,14 +54,22 @@ class SourceKeyAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {queryset.count()} key(s).")
 
 
-class TransitionInline(admin.TabularInline):
-    model = BatchTransition
+class HistoryInline(admin.TabularInline):
+    """Rows that are history: shown, never added, changed or deleted in the admin."""
+
     extra = 0
     can_delete = False
-    readonly_fields = ["from_status", "to_status", "actor", "note", "at"]
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class TransitionInline(HistoryInline):
+    model = BatchTransition
+    readonly_fields = ["from_status", "to_status", "actor", "note", "at"]
 
 
 @admin.register(Batch)

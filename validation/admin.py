@@ -1,6 +1,8 @@
 """Django admin for baselines (raw editing; the schema editor page comes with the validation gate)."""
 from django.contrib import admin
 
+from collection.admin import HistoryInline
+
 from . import services
 from .models import Alert, AlertDelivery, AuditEntry, Baseline
 
@@ -23,14 +25,9 @@ class BaselineAdmin(admin.ModelAdmin):
         self.message_user(request, f"Activated {queryset.count()} baseline(s).")
 
 
-class DeliveryInline(admin.TabularInline):
+class DeliveryInline(HistoryInline):
     model = AlertDelivery
-    extra = 0
-    can_delete = False
     readonly_fields = ["channel", "target", "attempt", "ok", "status_code", "error", "at"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Alert)

@@ -116,3 +116,13 @@ def test_the_audit_log_cannot_be_edited_from_the_admin(admin_client, source, adm
     assert admin_client.post(f"/admin/validation/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
     assert admin_client.get(f"/admin/validation/auditentry/{entry.pk}/change/").status_code == 200  # view only
     assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_a_batch_and_an_alert_show_their_history_in_the_admin(admin_client, source, tmp_path):
+    from validation.models import Alert
+
+    batch = quarantined_batch(source, tmp_path)
+    page = admin_client.get(f"/admin/collection/batch/{batch.pk}/change/").content.decode()
+    assert "task:validate" in page and "quarantined" in page
+    alert = Alert.objects.get(source=source)
+    assert admin_client.get(f"/admin/validation/alert/{alert.pk}/change/").status_code == 200
