@@ -207,9 +207,6 @@ class FeedbackCollection(APIView):
             return error_response("invalid_payload", f"malformed JSON: {str(exc).split(':')[0]}",
                           status.HTTP_400_BAD_REQUEST, line=exc.lineno, column=exc.colno)
         events = feedback_events_parse(data)
-        for event in events:
-            if not event["idempotency_key"]:
-                event["idempotency_key"] = services.feedback_idempotency_key(event)
         result = services.feedback_receive(source=source, events=events)  # one statement: atomic by itself
         return Response(result, status=status.HTTP_201_CREATED if result["accepted"] else status.HTTP_200_OK)
 

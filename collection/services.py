@@ -298,8 +298,12 @@ def feedback_receive(*, source: Source, events: list[dict]) -> dict:
     """Store checked feedback events, each once per idempotency key; link those whose record is known.
 
     `events` are dicts with external_id, signal, value, actor (raw), occurred_at (aware datetime) and
-    idempotency_key. The raw actor id is replaced by its pseudonym here and is never stored.
+    idempotency_key (None: identical events are then one event). The raw actor id is replaced by its
+    pseudonym here and is never stored.
     """
+    for event in events:
+        if not event.get("idempotency_key"):
+            event["idempotency_key"] = feedback_idempotency_key(event)
     if connection.vendor == "postgresql":
         inserted = _feedback_insert_returning(source, events)
     else:

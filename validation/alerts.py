@@ -10,12 +10,11 @@ import urllib.request
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max
+from django.db.models import F
 from django.utils import timezone
 
-from collection.models import Batch, Source
-
 from .models import Alert, AlertDelivery
+from .selectors import source_silences
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +112,10 @@ def alert_deliver(*, alert_id: int, channel: str, attempt: int) -> bool:
 def sources_check_silence() -> dict:
     """Raise an alert for each source silent longer than its expected interval times the tolerance;
     close it for sources that spoke again. A source outage is a data problem."""
-    now = timezone.now()
     silent = heard = 0
-    last = dict(Batch.objects.values("source_id").annotate(at=Max("received_at")).values_list("source_id", "at"))
-    for source in Source.objects.filter(expected_interval__isnull=False):
-        since = last.get(source.pk) or source.created_at
-        allowed = source.expected_interval * settings.SIEVE_SILENCE_TOLERANCE
-        if now - since > allowed:
+    for entry in source_silences():
+        source, since = entry["source"], entry["since"]
+        if entry["silent"]:
             alert_raise(source_id=source.pk, kind=Alert.Kind.SILENT_SOURCE,
                         message=f"no batch from {source.name} since {since:%Y-%m-%d %H:%M} UTC "
                                 f"(expected every {source.expected_interval})")

@@ -9,20 +9,26 @@ from .models import Alert, ValidationRun
 from .stats import Profile
 
 
+def source_silences(*, now=None) -> list[dict]:
+    """Each source with an expected interval: when it last sent a batch (or was made), and whether it
+    has been silent longer than its interval times SIEVE_SILENCE_TOLERANCE."""
+    now = now or timezone.now()
+    last = dict(Batch.objects.values("source_id").annotate(at=Max("received_at")).values_list("source_id", "at"))
+    out = []
+    for source in Source.objects.filter(expected_interval__isnull=False):
+        since = last.get(source.pk) or source.created_at
+        silent = now - since > source.expected_interval * settings.SIEVE_SILENCE_TOLERANCE
+        out.append({"source": source, "since": since, "silent": silent})
+    return out
+
+
 def quality_overview() -> dict:
     """Counts of batches by status, open alerts, and the sources silent past their interval."""
     counts = dict(Batch.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-    now = timezone.now()
-    last = dict(Batch.objects.values("source_id").annotate(at=Max("received_at")).values_list("source_id", "at"))
-    silent = []
-    for source in Source.objects.filter(expected_interval__isnull=False):
-        since = last.get(source.pk) or source.created_at
-        if now - since > source.expected_interval * settings.SIEVE_SILENCE_TOLERANCE:
-            silent.append({"source": source, "since": since})
     return {
         "counts": [(status.label, counts.get(status.value, 0), status.value) for status in Batch.Status],
         "alerts": Alert.objects.filter(resolved_at__isnull=True).select_related("source", "batch")[:50],
-        "silent": silent,
+        "silent": [s for s in source_silences() if s["silent"]],
     }
 
 
