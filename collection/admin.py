@@ -19,7 +19,7 @@ class SourceKeyInline(admin.TabularInline):
 
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "from_model", "expected_interval", "created_at"]
+    list_display = ["name", "kind", "from_model", "expected_interval", "quarantine_on", "created_at"]
     list_filter = ["kind", "from_model"]
     search_fields = ["name"]
     inlines = [SourceKeyInline]

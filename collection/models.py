@@ -16,6 +16,13 @@ class BatchOrderIndex(BrinIndex):
         return super().create_sql(model, schema_editor, using=using, **kwargs)
 
 
+class QuarantinePolicy(models.TextChoices):
+    """Which verdicts keep a source's batch out: `fail` only (a `warn` admits with an alert), or both."""
+
+    ERRORS = "fail", "Errors (a warning admits the batch and raises an alert)"
+    WARNINGS = "warn", "Warnings and errors"
+
+
 class Source(models.Model):
     class Kind(models.TextChoices):
         APP = "app", "App"
@@ -31,6 +38,9 @@ class Source(models.Model):
     )
     # Data made by another model compounds that model's errors: validation treats it with suspicion.
     from_model = models.BooleanField(default=False, help_text="Its data is another model's output.")
+    quarantine_on = models.CharField(
+        max_length=10, choices=QuarantinePolicy.choices, default=QuarantinePolicy.ERRORS,
+        help_text="Which findings quarantine a batch; the others admit it and raise an alert.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

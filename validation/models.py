@@ -73,6 +73,35 @@ class ValidationRun(models.Model):
         return f"batch {self.batch_id}: {self.verdict}"
 
 
+class DailyProfile(models.Model):
+    """A source's batches of one day (UTC, by arrival) merged into one profile on the baseline's
+    edges, and compared with that baseline: the points of the feature-drift-over-time chart.
+
+    Kept per baseline, since profiles on different baselines' edges cannot be merged. Updated by
+    the validate step in the transaction that records the batch's verdict.
+    """
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="daily_profiles")
+    baseline = models.ForeignKey(Baseline, on_delete=models.CASCADE, related_name="daily_profiles")
+    day = models.DateField()
+    profile = models.TextField(help_text="The merged profile (versioned JSON).")
+    batch_count = models.IntegerField(default=0)
+    row_count = models.BigIntegerField(default=0)
+    # Report.to_dict()["metrics"] of the merged day against the baseline:
+    # {feature: {metric: {"value", "threshold", "p_value"}}}, non-finite numbers as null.
+    metrics = models.JSONField(default=dict)
+    drifted = models.JSONField(default=list, help_text="Features whose drift reached its threshold that day.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["source", "baseline", "day"]
+        constraints = [models.UniqueConstraint(fields=["baseline", "day"], name="daily_profile_one_per_baseline_day")]
+        indexes = [models.Index(fields=["source", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.source.name} {self.day} (baseline {self.baseline_id})"
+
+
 class Anomaly(models.Model):
     """One finding of a run, kept as rows so that pages can filter and count them."""
 
