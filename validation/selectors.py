@@ -6,7 +6,7 @@ from django.utils import timezone
 from collection.models import Batch, Source
 
 from .models import Alert, ValidationRun
-from .stats import Profile
+from .stats import Profile, Schema, Thresholds, compare
 
 
 def source_silences(*, now=None) -> list[dict]:
@@ -67,3 +67,36 @@ def batch_charts(run: ValidationRun) -> list[dict]:
         })
     charts.sort(key=lambda c: (not c["flagged"], c["feature"]))
     return charts
+
+
+# --- the effect of a baseline edit (validation/forms.py builds the edited schema and thresholds)
+
+
+def _anomaly_keys(report) -> dict:
+    return {(a.kind, a.feature, a.metric): a for a in report.anomalies}
+
+
+def baseline_effect(baseline, schema, thresholds) -> dict | None:
+    """What an edit of the baseline would change on the last batch validated against it: the
+    verdict and anomalies under the saved settings and under the edited ones. None when no batch
+    has been validated against this baseline yet. Reads only."""
+    run = (ValidationRun.objects.filter(baseline=baseline).exclude(profile="").select_related("batch__source")
+           .order_by("-finished_at", "-id").first())
+    if run is None:
+        return None
+    batch, reference = Profile.from_json(run.profile), Profile.from_json(baseline.profile)
+    saved = compare(batch, reference, schema=Schema.from_dict(baseline.schema),
+                    thresholds=Thresholds.from_dict(baseline.thresholds or {}))
+    edited = compare(batch, reference, schema=schema, thresholds=thresholds)
+    before, after = _anomaly_keys(saved), _anomaly_keys(edited)
+    quarantines = {"fail"} | ({"warn"} if run.batch.source.quarantine_on == "warn" else set())
+    return {
+        "batch": run.batch,
+        "before": saved.verdict, "after": edited.verdict,
+        "before_outcome": "quarantined" if saved.verdict in quarantines else "admitted",
+        "after_outcome": "quarantined" if edited.verdict in quarantines else "admitted",
+        "added": [after[k] for k in after if k not in before],
+        "removed": [before[k] for k in before if k not in after],
+        "kept": len([k for k in after if k in before]),
+        "reasons": edited.reasons,
+    }

@@ -255,3 +255,37 @@ def batch_make_baseline(*, batch_id: int, user) -> Baseline:
                                             created_by=user)
     batch_review(batch_id=batch.pk, user=user, approve=True, comment=f"made baseline {baseline.pk}")
     return baseline
+
+
+# --- editing a baseline's schema and thresholds
+
+
+def _flat(value, prefix: str = "") -> dict:
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            out.update(_flat(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def _changes(before: dict, after: dict) -> list[str]:
+    """Each setting that differs, as 'where: old -> new'."""
+    old, new = _flat(before), _flat(after)
+    return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}"
+            for key in sorted(old.keys() | new.keys()) if old.get(key) != new.get(key)]
+
+
+def baseline_edit(*, baseline: Baseline, schema: Schema, thresholds: Thresholds, by=None) -> list[str]:
+    """Save an admin's edit of a baseline's schema and thresholds; the change, setting by setting,
+    goes to the audit log in the same transaction. Returns the changes (empty: nothing saved)."""
+    changes = _changes({"schema": baseline.schema, "thresholds": Thresholds.from_dict(baseline.thresholds or {}).to_dict()},
+                       {"schema": schema.to_dict(), "thresholds": thresholds.to_dict()})
+    if not changes:
+        return []
+    with transaction.atomic():
+        Baseline.objects.filter(pk=baseline.pk).update(schema=schema.to_dict(), thresholds=thresholds.to_dict())
+        _audit(actor=_actor(by), action="baseline_edited", source_id=baseline.source_id, baseline_id=baseline.pk,
+               detail="\n".join(changes))
+    baseline.refresh_from_db()
+    return changes

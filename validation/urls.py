@@ -9,4 +9,5 @@ urlpatterns = [
     path("batches/<int:pk>/review", views.batch_review, name="quality-batch-review"),
     path("batches/<int:pk>/payload", views.batch_payload, name="quality-batch-payload"),
     path("batches/<int:pk>/make-baseline", views.batch_make_baseline, name="quality-batch-make-baseline"),
+    path("baselines/<int:pk>/edit", views.baseline_edit, name="quality-baseline-edit"),
 ]

@@ -10,7 +10,8 @@ from collection.models import Batch
 from collection.storage import data_path
 
 from . import selectors, services
-from .models import ValidationRun
+from .forms import BaselineEditForm
+from .models import Baseline, ValidationRun
 
 
 @staff_member_required
@@ -62,3 +63,30 @@ def batch_payload(request, pk: int):
     batch = get_object_or_404(Batch, pk=pk)
     name = f"batch-{batch.pk}.{batch.format}{'.gz' if batch.gzipped else ''}"
     return FileResponse(open(data_path(batch.payload), "rb"), as_attachment=True, filename=name)
+
+
+# --- editing a baseline's schema and thresholds (the effect on the last batch is shown before saving)
+
+
+@staff_member_required
+def baseline_edit(request, pk: int):
+    """GET: the form. POST with `preview` (htmx): the effect on the last batch, nothing saved.
+    POST with `save`: saved and audited, then back to the form with what changed."""
+    baseline = get_object_or_404(Baseline.objects.select_related("source"), pk=pk)
+    form = BaselineEditForm(request.POST or None, baseline=baseline)
+    effect = None
+    if request.method == "POST" and form.is_valid():
+        schema, thresholds = form.edited()
+        if "save" in request.POST:
+            changes = services.baseline_edit(baseline=baseline, schema=schema, thresholds=thresholds, by=request.user)
+            messages.success(request, f"Saved {len(changes)} change(s) to baseline {baseline.pk}." if changes
+                             else "Nothing changed.")
+            return redirect("quality-baseline-edit", pk=baseline.pk)
+        effect = selectors.baseline_effect(baseline, schema, thresholds)
+    elif request.method == "GET":
+        effect = selectors.baseline_effect(baseline, form.schema, form.thresholds)
+    context = {"baseline": baseline, "form": form, "effect": effect,
+               "effect_pending": request.method == "POST" and not form.is_valid()}
+    if request.headers.get("HX-Request") and "preview" in request.POST:
+        return render(request, "validation/baseline_effect.html", context)
+    return render(request, "validation/baseline_edit.html", context)
