@@ -1,25 +1,44 @@
-"""Reads for the data-quality pages: the home page's counts and queues, and a batch's charts."""
+"""Reads for the data-quality pages: the home page's counts and queues, a batch's charts, the
+sources' health, and each feature's drift over time."""
+import datetime as dt
+from collections import Counter
+
 from django.conf import settings
-from django.db.models import Count, Max
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
+from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from collection.models import Batch, Source
+from collection.models import Batch, BatchTransition, Source, SourceKey
 
-from .models import Alert, ValidationRun
+from .models import Alert, Baseline, DailyProfile, ValidationRun
 from .stats import Profile, Schema, Thresholds, compare
+
+# --- freshness
+
+
+def _last_batch_at():
+    """The newest batch's arrival, one index probe per source (index on source, -received_at)."""
+    return Subquery(Batch.objects.filter(source=OuterRef("pk")).order_by("-received_at").values("received_at")[:1])
+
+
+def freshness(source: Source, last_batch_at, *, now) -> dict:
+    """When the source last sent a batch (or was made), and whether it has been silent longer than its
+    expected interval times SIEVE_SILENCE_TOLERANCE (never, without an expected interval)."""
+    since = last_batch_at or source.created_at
+    allowed = source.expected_interval * settings.SIEVE_SILENCE_TOLERANCE if source.expected_interval else None
+    return {"source": source, "since": since, "last_batch_at": last_batch_at, "age": now - since,
+            "allowed": allowed, "silent": allowed is not None and now - since > allowed}
 
 
 def source_silences(*, now=None) -> list[dict]:
-    """Each source with an expected interval: when it last sent a batch (or was made), and whether it
-    has been silent longer than its interval times SIEVE_SILENCE_TOLERANCE."""
+    """Each source with an expected interval, with its freshness (see `freshness`)."""
     now = now or timezone.now()
-    last = dict(Batch.objects.values("source_id").annotate(at=Max("received_at")).values_list("source_id", "at"))
-    out = []
-    for source in Source.objects.filter(expected_interval__isnull=False):
-        since = last.get(source.pk) or source.created_at
-        silent = now - since > source.expected_interval * settings.SIEVE_SILENCE_TOLERANCE
-        out.append({"source": source, "since": since, "silent": silent})
-    return out
+    sources = Source.objects.filter(expected_interval__isnull=False).annotate(last_batch_at=_last_batch_at())
+    return [freshness(source, source.last_batch_at, now=now) for source in sources]
+
+
+# --- the home page
 
 
 def quality_overview() -> dict:
@@ -27,14 +46,23 @@ def quality_overview() -> dict:
     counts = dict(Batch.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     return {
         "counts": [(status.label, counts.get(status.value, 0), status.value) for status in Batch.Status],
-        "alerts": Alert.objects.filter(resolved_at__isnull=True).select_related("source", "batch")[:50],
+        "alerts": Alert.objects.filter(resolved_at__isnull=True).select_related("source")[:50],
         "silent": [s for s in source_silences() if s["silent"]],
     }
 
 
+def batch_rows(batches):
+    """Batches for a table: with their source's name and their verdict, never the run's report or profile
+    (both large)."""
+    return batches.select_related("source", "validation").only(
+        "id", "status", "received_at", "record_count", "source__name", "validation__verdict", "validation__reasons")
+
+
 def quarantine_queue():
-    return Batch.objects.filter(status=Batch.Status.QUARANTINED).select_related("source", "validation") \
-        .order_by("-received_at", "-id")
+    return batch_rows(Batch.objects.filter(status=Batch.Status.QUARANTINED)).order_by("-received_at", "-id")
+
+
+# --- a batch against its baseline
 
 
 def _bin_labels(spec) -> list[str]:
@@ -49,24 +77,183 @@ def _shares(hist) -> list[float]:
     return [round(float(v) / total, 6) for v in hist]
 
 
-def batch_charts(run: ValidationRun) -> list[dict]:
-    """Per feature: bin labels, the baseline's and the batch's share per bin, and the metrics."""
+def batch_chart_features(run: ValidationRun) -> list[tuple[str, bool]]:
+    """The run's features in chart order: (name, flagged), those with an anomaly first, then by name."""
+    if run.baseline is None or not run.report:
+        return []
+    flagged = set(run.anomalies.values_list("feature", flat=True))
+    names = run.report.get("metrics", {}).keys()
+    return sorted(((name, name in flagged) for name in names), key=lambda f: (not f[1], f[0]))
+
+
+def batch_charts(run: ValidationRun, features: list[tuple[str, bool]]) -> list[dict]:
+    """For the given features (name, flagged): bin labels, the baseline's and the batch's share per bin,
+    and the metrics. Only these are drawn, so a page of charts costs the same with 10 or 1,000 features."""
     if not run.profile or run.baseline is None:
         return []
     batch, reference = Profile.from_json(run.profile), Profile.from_json(run.baseline.profile)
     metrics = run.report.get("metrics", {})
-    flagged = {a.feature for a in run.anomalies.all()}
     charts = []
-    for name, spec in reference.spec.features.items():
-        if name not in batch.features or name not in reference.features:
+    for name, flagged in features:
+        spec = reference.spec.features.get(name)
+        if spec is None or name not in batch.features or name not in reference.features:
             continue
         charts.append({
             "feature": name, "kind": spec.kind, "labels": _bin_labels(spec),
             "baseline": _shares(reference.features[name].hist), "batch": _shares(batch.features[name].hist),
-            "metrics": metrics.get(name, {}), "flagged": name in flagged,
+            "metrics": metrics.get(name, {}), "flagged": flagged,
         })
-    charts.sort(key=lambda c: (not c["flagged"], c["feature"]))
     return charts
+
+
+# --- sources
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.timezone.utc)
+
+
+def _verdict_quarantined():
+    """True for a batch its verdict put in quarantine (it may have been approved or rejected since)."""
+    return Exists(BatchTransition.objects.filter(batch=OuterRef("pk"), from_status=Batch.Status.VALIDATING,
+                                                 to_status=Batch.Status.QUARANTINED))
+
+
+def _batch_stats(rows):
+    """Per group of batches: how many, their records, how many got a verdict and how many it quarantined."""
+    return rows.annotate(batches=Count("id"), records=Sum("record_count"), validated=Count("validation"),
+                         quarantined=Count("id", filter=Q(_verdict_quarantined())))
+
+
+def _rate(quarantined: int, validated: int) -> float | None:
+    return quarantined / validated if validated else None
+
+
+def source_list():
+    """Every source, with when its last batch arrived and the id of its active baseline."""
+    active = Baseline.objects.filter(source=OuterRef("pk"), is_active=True).values("pk")[:1]
+    return Source.objects.annotate(last_batch_at=_last_batch_at(), active_baseline_id=Subquery(active)) \
+        .order_by("name")
+
+
+def source_rows(sources, *, since: dt.datetime, now=None) -> list[dict]:
+    """For each of these sources: its batches, records and quarantine rate since `since`, and its freshness."""
+    now = now or timezone.now()
+    sources = list(sources)
+    stats = {row["source_id"]: row for row in _batch_stats(
+        Batch.objects.filter(source__in=sources, received_at__gte=since).values("source_id").order_by())}
+    rows = []
+    for source in sources:
+        row = stats.get(source.pk, {"batches": 0, "records": 0, "validated": 0, "quarantined": 0})
+        rows.append({**freshness(source, source.last_batch_at, now=now), **row,
+                     "records": row["records"] or 0, "rate": _rate(row["quarantined"], row["validated"])})
+    return rows
+
+
+def source_days(source: Source, *, start: dt.date, end: dt.date) -> dict:
+    """Per UTC day from `start` to `end` (both included, days without batches as zeros): arrivals,
+    records, batches with a verdict, those quarantined and the quarantine rate; and the totals."""
+    grouped = _batch_stats(
+        Batch.objects.filter(source=source, received_at__gte=_midnight(start),
+                             received_at__lt=_midnight(end + dt.timedelta(days=1)))
+        .annotate(day=TruncDate("received_at", tzinfo=dt.timezone.utc)).values("day").order_by())
+    by_day = {row["day"]: row for row in grouped}
+    keys = ("batches", "records", "validated", "quarantined")
+    days, totals = [], dict.fromkeys(keys, 0)
+    day = start
+    while day <= end:
+        row = by_day.get(day, {})
+        counts = {key: row.get(key) or 0 for key in keys}
+        days.append({"day": day.isoformat(), **counts, "rate": _rate(counts["quarantined"], counts["validated"])})
+        for key in keys:
+            totals[key] += counts[key]
+        day += dt.timedelta(days=1)
+    return {"days": days, "totals": {**totals, "rate": _rate(totals["quarantined"], totals["validated"])}}
+
+
+def source_freshness(source: Source, *, now=None) -> dict:
+    last = Batch.objects.filter(source=source).order_by("-received_at").values_list("received_at", flat=True).first()
+    return freshness(source, last, now=now or timezone.now())
+
+
+def source_keys(source: Source):
+    """The source's keys, without their hashes."""
+    return SourceKey.objects.filter(source=source).only(
+        "source_id", "name", "prefix", "created_at", "last_used_at", "revoked_at").order_by("-created_at", "-id")
+
+
+def source_baselines(source: Source):
+    """The source's baselines, newest first, without their (large) profiles."""
+    return Baseline.objects.filter(source=source).select_related("created_by").defer("profile", "schema", "thresholds")
+
+
+def source_batches(source: Source):
+    return batch_rows(Batch.objects.filter(source=source)).order_by("-received_at", "-id")
+
+
+# --- drift over time
+
+# A feature's deciding drift metric is the first of these that has a threshold (see thresholds.DECIDING
+# and docs/validation.md): the chart shows what decides, not a report-only number.
+DRIFT_METRICS = {"numeric": ("wasserstein", "psi", "js", "ks"), "categorical": ("js", "linf", "psi")}
+LABEL_METRIC = "label"
+
+
+def drift_metrics(baseline: Baseline, feature: str) -> tuple[str, ...]:
+    """The metrics the drift chart can show for a feature, the deciding one first."""
+    schema = baseline.schema or {}
+    if feature == schema.get("label"):
+        return (LABEL_METRIC,)
+    kind = schema.get("features", {}).get(feature, {}).get("kind", "numeric")
+    thresholds = Thresholds.from_dict(baseline.thresholds or {})
+    choices = DRIFT_METRICS.get(kind, DRIFT_METRICS["numeric"])
+    with_threshold = [m for m in choices if thresholds.get(feature, m) is not None]
+    return tuple(with_threshold + [m for m in choices if m not in with_threshold])
+
+
+def _daily(baseline: Baseline, start: dt.date, end: dt.date):
+    return DailyProfile.objects.filter(baseline=baseline, day__gte=start, day__lte=end).order_by("day")
+
+
+def drift_series(baseline: Baseline, *, feature: str, metric: str, start: dt.date, end: dt.date) -> dict:
+    """Per day with batches: the feature's metric against the baseline, its threshold that day (the
+    configured one raised to the day's noise floor), and whether the feature drifted that day."""
+    path = KeyTransform(metric, KeyTransform(feature, "metrics"))
+    rows = _daily(baseline, start, end).annotate(value=KeyTransform("value", path),
+                                                 threshold=KeyTransform("threshold", path)) \
+        .values_list("day", "value", "threshold", "drifted", "batch_count")
+    series = {"feature": feature, "metric": metric, "days": [], "values": [], "thresholds": [], "drifted": [],
+              "batches": []}
+    for day, value, threshold, drifted, batches in rows:
+        if metric == LABEL_METRIC:  # the label is never in `drifted`: its own metric decides
+            moved = value is not None and threshold is not None and value >= threshold
+        else:
+            moved = feature in drifted
+        series["days"].append(day.isoformat())
+        series["values"].append(value)
+        series["thresholds"].append(threshold)
+        series["drifted"].append(moved)
+        series["batches"].append(batches)
+    return series
+
+
+def drift_features(baseline: Baseline, *, start: dt.date, end: dt.date) -> tuple[list[dict], int]:
+    """The baseline's features with how many days each drifted between `start` and `end`, worst first;
+    and how many days had batches. Reads only each day's short list of drifted features."""
+    counts, days = Counter(), 0
+    for drifted in _daily(baseline, start, end).values_list("drifted", flat=True):
+        counts.update(drifted)
+        days += 1
+    schema = baseline.schema or {}
+    label = schema.get("label")
+    if label in schema.get("features", {}) and days:
+        counts[label] = sum(drift_series(baseline, feature=label, metric=LABEL_METRIC, start=start,
+                                         end=end)["drifted"])
+    rows = [{"feature": name, "kind": spec.get("kind", ""), "metric": drift_metrics(baseline, name)[0],
+             "drifted_days": counts[name]}
+            for name, spec in schema.get("features", {}).items()]
+    rows.sort(key=lambda r: (-r["drifted_days"], r["feature"]))
+    return rows, days
 
 
 # --- the effect of a baseline edit (validation/forms.py builds the edited schema and thresholds)

@@ -9,5 +9,11 @@ urlpatterns = [
     path("batches/<int:pk>/review", views.batch_review, name="quality-batch-review"),
     path("batches/<int:pk>/payload", views.batch_payload, name="quality-batch-payload"),
     path("batches/<int:pk>/make-baseline", views.batch_make_baseline, name="quality-batch-make-baseline"),
+    path("batches/<int:pk>/charts", views.batch_charts, name="quality-batch-charts"),
+    path("sources/", views.sources_list, name="quality-sources"),
+    path("sources/<int:pk>/", views.source_page, name="quality-source"),
+    path("sources/<int:pk>/drift/", views.drift_page, name="quality-drift"),
+    path("sources/<int:pk>/baselines/<int:baseline_pk>/activate", views.baseline_activate,
+         name="quality-baseline-activate"),
     path("baselines/<int:pk>/edit", views.baseline_edit, name="quality-baseline-edit"),
 ]

@@ -1,12 +1,16 @@
-"""Data-quality pages for admins: the overview with the quarantine queue, and a batch's verdict."""
+"""Data-quality pages for admins: the overview with the quarantine queue, a batch's verdict, the sources
+with their health, and each feature's drift over time."""
+import datetime as dt
+
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from collection.models import Batch
+from collection.models import Batch, Source
 from collection.storage import data_path
 
 from . import selectors, services
@@ -14,20 +18,26 @@ from .forms import BaselineEditForm
 from .models import Baseline, ValidationRun
 
 
+CHARTS_PER_PAGE = 12
+
+
 @staff_member_required
 def quality_home(request):
-    page = Paginator(selectors.quarantine_queue(), 50).get_page(request.GET.get("page"))
+    page = _page(request, selectors.quarantine_queue(), 50)
     return render(request, "validation/home.html", {**selectors.quality_overview(), "queue": page})
 
 
 @staff_member_required
 def batch_page(request, pk: int):
+    """The verdict and anomalies; the feature charts come a page at a time from `batch_charts`."""
     batch = get_object_or_404(Batch.objects.select_related("source"), pk=pk)
-    run = ValidationRun.objects.filter(batch=batch).select_related("baseline").first()
-    charts = selectors.batch_charts(run) if run else []
+    # The run's report and both profiles are large and only the charts need them.
+    run = ValidationRun.objects.filter(batch=batch).select_related("baseline") \
+        .defer("report", "profile", "baseline__profile", "baseline__schema", "baseline__thresholds").first()
+    anomalies = run.anomalies.order_by("severity", "feature", "id") if run else []
     return render(request, "validation/batch.html", {
-        "batch": batch, "run": run, "anomalies": run.anomalies.all() if run else [], "charts": charts,
-        "transitions": batch.transitions.all(),
+        "batch": batch, "run": run, "anomalies": _page(request, anomalies, 100, "anomalies"),
+        "transitions": batch.transitions.all(), "charts_per_page": CHARTS_PER_PAGE,
     })
 
 
@@ -63,6 +73,109 @@ def batch_payload(request, pk: int):
     batch = get_object_or_404(Batch, pk=pk)
     name = f"batch-{batch.pk}.{batch.format}{'.gz' if batch.gzipped else ''}"
     return FileResponse(open(data_path(batch.payload), "rb"), as_attachment=True, filename=name)
+
+
+
+# --- sources and drift over time
+
+DEFAULT_DAYS = 90
+MAX_DAYS = 731
+
+
+def _day(text: str | None):
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _date_range(request) -> tuple[dt.date, dt.date]:
+    """`from` and `to` (YYYY-MM-DD, UTC days, both included); by default the last 90 days."""
+    end = _day(request.GET.get("to")) or timezone.now().date()
+    start = _day(request.GET.get("from")) or end - dt.timedelta(days=DEFAULT_DAYS - 1)
+    start, end = min(start, end), max(start, end)
+    return max(start, end - dt.timedelta(days=MAX_DAYS - 1)), end
+
+
+def _page(request, items, per_page: int, param: str = "page"):
+    """A page of `items`, with the links to its neighbours keeping the rest of the query string."""
+    page = Paginator(items, per_page).get_page(request.GET.get(param))
+
+    def link(number):
+        query = request.GET.copy()
+        query[param] = number
+        return f"?{query.urlencode()}"
+
+    page.param = param
+    page.previous_url = link(page.previous_page_number()) if page.has_previous() else None
+    page.next_url = link(page.next_page_number()) if page.has_next() else None
+    return page
+
+
+@staff_member_required
+def batch_charts(request, pk: int):
+    """A page of the batch's feature charts (flagged features first), loaded by htmx into the batch page."""
+    run = get_object_or_404(ValidationRun.objects.select_related("baseline"), batch_id=pk)
+    page = _page(request, selectors.batch_chart_features(run), CHARTS_PER_PAGE)
+    return render(request, "validation/_batch_charts.html", {
+        "batch_id": pk, "run": run, "page": page, "charts": selectors.batch_charts(run, list(page)),
+        "data_id": f"batch-charts-{page.number}"})
+
+
+@staff_member_required
+def sources_list(request):
+    page = _page(request, selectors.source_list(), 50)
+    since = timezone.now() - dt.timedelta(days=DEFAULT_DAYS)
+    return render(request, "validation/sources.html", {
+        "page": page, "rows": selectors.source_rows(page.object_list, since=since), "days": DEFAULT_DAYS})
+
+
+@staff_member_required
+def source_page(request, pk: int):
+    source = get_object_or_404(Source, pk=pk)
+    start, end = _date_range(request)
+    activity = selectors.source_days(source, start=start, end=end)
+    return render(request, "validation/source.html", {
+        "source": source, "start": start, "end": end, "activity": activity,
+        "freshness": selectors.source_freshness(source),
+        "keys": _page(request, selectors.source_keys(source), 20, "keys"),
+        "baselines": _page(request, selectors.source_baselines(source), 20, "baselines"),
+        "batches": _page(request, selectors.source_batches(source), 50, "page"),
+    })
+
+
+@staff_member_required
+@require_POST
+def baseline_activate(request, pk: int, baseline_pk: int):
+    baseline = get_object_or_404(Baseline.objects.defer("profile"), pk=baseline_pk, source_id=pk)
+    services.baseline_activate(baseline=baseline, by=request.user)
+    messages.success(request, f"Baseline {baseline.pk} is now the active baseline of this source.")
+    return redirect("quality-source", pk=pk)
+
+
+@staff_member_required
+def drift_page(request, pk: int):
+    """Each feature's drift against one baseline (the active one unless chosen), day by day."""
+    source = get_object_or_404(Source, pk=pk)
+    baselines = list(Baseline.objects.filter(source=source).defer("profile"))
+    chosen = request.GET.get("baseline")
+    baseline = next((b for b in baselines if str(b.pk) == chosen), None) \
+        or next((b for b in baselines if b.is_active), None) or (baselines[0] if baselines else None)
+    start, end = _date_range(request)
+    context = {"source": source, "baselines": baselines, "baseline": baseline, "start": start, "end": end}
+    if baseline is not None:
+        features, days = selectors.drift_features(baseline, start=start, end=end)
+        names = {row["feature"] for row in features}
+        feature = request.GET.get("feature")
+        feature = feature if feature in names else (features[0]["feature"] if features else None)
+        if feature is not None:
+            choices = selectors.drift_metrics(baseline, feature)
+            metric = request.GET.get("metric")
+            metric = metric if metric in choices else choices[0]
+            context.update(metric_choices=choices, series=selectors.drift_series(
+                baseline, feature=feature, metric=metric, start=start, end=end))
+        context.update(features=_page(request, features, 100), days_with_data=days, feature=feature)
+    return render(request, "validation/drift.html", context)
 
 
 # --- editing a baseline's schema and thresholds (the effect on the last batch is shown before saving)
