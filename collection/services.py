@@ -80,6 +80,9 @@ def batch_transition(*, batch_id: int, from_status: str, to_status: str, actor: 
         if changed:
             BatchTransition.objects.create(batch_id=batch_id, from_status=from_status, to_status=to_status,
                                            actor=actor, note=note, at=now)
+            if to_status == Batch.Status.ADMITTED:
+                transaction.on_commit(lambda: signals.batch_admitted.send(sender=Batch, batch_id=batch_id,
+                                                                          actor=actor))
     return bool(changed)
 
 

@@ -2,7 +2,9 @@
 
 Each step is a task that takes a batch id and claims its work with a conditional UPDATE of the
 batch's status, so starting the pipeline twice for one batch does the work once. `validate` gives
-each batch its verdict (admitted or quarantined); the labeling issue adds `route`.
+each batch its verdict (admitted or quarantined); `route` queues an admitted batch's records in the
+labeling projects its source feeds (and does nothing for a quarantined one). A batch an admin
+approves later is routed when it becomes admitted (the `batch_admitted` signal).
 """
 import logging
 
@@ -15,15 +17,18 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from collection import services as collection_services
 from collection.models import Batch
-from collection.signals import batch_received
+from collection.signals import batch_admitted, batch_received
 from collection.tasks import ingest_batch
+from labeling.selectors import batches_awaiting_route
+from labeling.tasks import route_batch
 from validation.tasks import validate_batch
 
 log = logging.getLogger(__name__)
 
 
-# Each step with the status it starts from, in order. The labeling issue adds `route`.
-STEPS = [(Batch.Status.RECEIVED, ingest_batch), (Batch.Status.INGESTED, validate_batch)]
+# Each step with the status it starts from, in order.
+STEPS = [(Batch.Status.RECEIVED, ingest_batch), (Batch.Status.INGESTED, validate_batch),
+         (Batch.Status.ADMITTED, route_batch)]
 
 
 def pipeline_for(batch_id: int, *, from_status: str = Batch.Status.RECEIVED):
@@ -51,6 +56,14 @@ def _start_on_receipt(sender, batch_id: int, **kwargs) -> None:
     pipeline_start(batch_id)
 
 
+@receiver(batch_admitted)
+def _route_on_approval(sender, batch_id: int, actor: str = "", **kwargs) -> None:
+    # The pipeline's own admissions (task:validate) are routed by the next step of their chain; an
+    # admin's approval (user:...) has no chain behind it, so it starts the route step here.
+    if not actor.startswith("task:"):
+        pipeline_start(batch_id, from_status=Batch.Status.ADMITTED)
+
+
 @shared_task(name="config.pipeline.sweep_stalled_batches")
 def sweep_stalled_batches() -> dict:
     """Re-enqueue batches the pipeline lost: a step never picked up (broker outage), or a worker died in one."""
@@ -73,5 +86,9 @@ def sweep_stalled_batches() -> dict:
         with transaction.atomic():
             Batch.objects.filter(pk=batch.pk, status=status).update(updated_at=now)
         if pipeline_start(batch.pk, from_status=status):
+            restarted += 1
+    # Admitted batches whose route message was lost (a broker outage after an approval, say).
+    for batch_id in batches_awaiting_route(older_than=settings.SIEVE_STALLED_AFTER, now=now):
+        if pipeline_start(batch_id, from_status=Batch.Status.ADMITTED):
             restarted += 1
     return {"requeued": requeued, "restarted": restarted}

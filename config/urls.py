@@ -7,6 +7,8 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from collection import api as collection_api
+from labeling import api as labeling_api
+from labeling import urls as labeling_urls
 from validation import api as validation_api
 
 
@@ -20,6 +22,8 @@ def healthz(request):
 urlpatterns = [
     path("", RedirectView.as_view(url="/quality/", permanent=False)),
     path("quality/", include("validation.urls")),
+    path("label/", include("labeling.urls")),
+    path("accounts/", include(labeling_urls.account_urlpatterns)),
     path("admin/", admin.site.urls),
     path("healthz", healthz),
     path("api/v1/batches", collection_api.BatchCollection.as_view(), name="api-batch-list"),
@@ -27,6 +31,18 @@ urlpatterns = [
     path("api/v1/batches/<int:pk>/validation", validation_api.BatchValidation.as_view(), name="api-batch-validation"),
     path("api/v1/batches/<int:pk>/review", validation_api.BatchReview.as_view(), name="api-batch-review"),
     path("api/v1/feedback", collection_api.FeedbackCollection.as_view(), name="api-feedback"),
+    path("api/v1/token", labeling_api.TokenIssue.as_view(), name="api-token"),
+    path("api/v1/projects", labeling_api.ProjectList.as_view(), name="api-project-list"),
+    path("api/v1/projects/", labeling_api.ProjectListSlash.as_view()),
+    path("api/v1/projects/<int:pk>", labeling_api.ProjectDetail.as_view(), name="api-project-detail"),
+    path("api/v1/projects/<int:pk>/items", labeling_api.ProjectItems.as_view(), name="api-project-items"),
+    path("api/v1/projects/<int:pk>/next", labeling_api.ProjectNext.as_view(), name="api-project-next"),
+    path("api/v1/projects/<int:pk>/undo", labeling_api.ProjectUndo.as_view(), name="api-project-undo"),
+    path("api/v1/projects/<int:pk>/history", labeling_api.ProjectHistory.as_view(), name="api-project-history"),
+    path("api/v1/assignments/<int:pk>", labeling_api.AssignmentDetail.as_view(), name="api-assignment-detail"),
+    path("api/v1/assignments/<int:pk>/annotation", labeling_api.AssignmentAnnotation.as_view(),
+         name="api-assignment-annotation"),
+    path("api/v1/assignments/<int:pk>/skip", labeling_api.AssignmentSkip.as_view(), name="api-assignment-skip"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

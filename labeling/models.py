@@ -2,6 +2,7 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -96,6 +97,44 @@ class LabelingProject(models.Model):
 
     def choice_values(self) -> list:
         return [c["value"] for c in self.choices or []]
+
+    def clean(self) -> None:
+        """Choices are {value, label, hotkey} with distinct values and hotkeys; kinds are known ones."""
+        errors = {}
+        if self.label_kind in (self.LabelKind.SINGLE, self.LabelKind.MULTIPLE):
+            problem = _choices_problem(self.choices)
+            if problem:
+                errors["choices"] = problem
+        unknown = [k for k in self.allowed_kinds or [] if k not in Rater.Kind.values]
+        if unknown or not isinstance(self.allowed_kinds, list):
+            errors["allowed_kinds"] = f"unknown rater kinds {unknown}; use {Rater.Kind.values}"
+        if not isinstance(self.domains, list) or not all(isinstance(d, str) and d for d in self.domains):
+            errors["domains"] = "a list of domain names"
+        if self.scale_min >= self.scale_max:
+            errors["scale_max"] = "the highest rating must be above the lowest"
+        if errors:
+            raise ValidationError(errors)
+
+
+def _choices_problem(choices) -> str | None:
+    if not isinstance(choices, list) or len(choices) < 2:
+        return "give at least two choices"
+    values, hotkeys = set(), set()
+    for choice in choices:
+        if not isinstance(choice, dict) or not isinstance(choice.get("value"), str) or not choice["value"]:
+            return f"each choice is {{'value': ..., 'label': ..., 'hotkey': ...}}, not {choice!r}"
+        hotkey = choice.get("hotkey") or ""
+        if choice["value"] in values:
+            return f"the value {choice['value']!r} is given twice"
+        if hotkey and (len(hotkey) != 1 or hotkey in hotkeys or hotkey.lower() in RESERVED_HOTKEYS):
+            return f"the hotkey {hotkey!r} is not one character, is taken, or is reserved ({sorted(RESERVED_HOTKEYS)})"
+        values.add(choice["value"])
+        hotkeys.add(hotkey)
+    return None
+
+
+# Keys the rater's page keeps for itself: S skips, Z undoes (Enter submits).
+RESERVED_HOTKEYS = {"s", "z"}
 
 
 class Membership(models.Model):

@@ -1,0 +1,225 @@
+"""The labeling API for raters and custom labeling clients: projects, next item, submit, skip, undo, items.
+
+People only: a rater's token (`Authorization: Token …`), a session or basic auth. Source API keys
+are not accepted here (401). A project a rater does not belong to, or another rater's assignment,
+is a 404: it is never confirmed to exist.
+"""
+from django.contrib.auth import authenticate
+from django.db.models import JSONField, OuterRef, Subquery
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import authentication, pagination, permissions, status
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from collection.api_errors import PayloadRejected
+
+from . import selectors, services
+from .models import Annotation, LabelingProject
+from .serializers import (
+    AnnotationInSerializer,
+    AnnotationOutSerializer,
+    AssignmentSerializer,
+    HistorySerializer,
+    ItemAdminSerializer,
+    ItemRaterSerializer,
+    ProjectSerializer,
+    SkipInSerializer,
+    TokenInSerializer,
+    TokenOutSerializer,
+)
+
+PEOPLE = [authentication.TokenAuthentication, authentication.SessionAuthentication,
+          authentication.BasicAuthentication]
+
+
+def refused(exc: services.LabelingError | services.InvalidLabel) -> PayloadRejected:
+    """A service's refusal as the API's error shape: {"error", "detail", "field", "value"}."""
+    if isinstance(exc, services.InvalidLabel):
+        return PayloadRejected(str(exc), code="invalid_label", field=exc.field, value=exc.value)
+    return PayloadRejected(str(exc), status_code=exc.status, code=exc.code, field=exc.field, value=exc.value)
+
+
+class PersonView(APIView):
+    authentication_classes = PEOPLE
+    permission_classes = [permissions.IsAuthenticated]
+
+    def project(self, pk: int) -> LabelingProject:
+        project = selectors.project_get(user=self.request.user, project_id=pk)
+        if project is None:
+            raise NotFound(f"no project {pk} that you belong to")
+        return project
+
+    def rater(self):
+        rater = selectors.rater_of(self.request.user)
+        if rater is None:
+            raise PermissionDenied("only raters label: this user has no rater profile")
+        return rater
+
+    def assignment(self, pk: int):
+        found = selectors.assignment_of(user=self.request.user, assignment_id=pk)
+        if found is None:
+            raise NotFound(f"no assignment {pk} of yours")
+        return found
+
+
+class ProjectList(PersonView):
+    @extend_schema(operation_id="labeling_project_list", summary="Your labeling projects",
+                   description="A rater's projects (those they belong to); staff see every project.",
+                   responses=ProjectSerializer(many=True))
+    def get(self, request):
+        projects = selectors.project_list(user=request.user).order_by("name")
+        return Response(ProjectSerializer(projects, many=True).data)
+
+
+@extend_schema_view(get=extend_schema(exclude=True))
+class ProjectListSlash(ProjectList):
+    """/api/v1/projects/ answers too; documented once, without the slash."""
+
+
+class ProjectDetail(PersonView):
+    @extend_schema(operation_id="labeling_project_get", summary="A project, with your progress",
+                   responses=ProjectSerializer)
+    def get(self, request, pk: int):
+        project = self.project(pk)
+        data = ProjectSerializer(project).data
+        rater = selectors.rater_of(request.user)
+        if rater is not None:
+            data["progress"] = selectors.rater_progress(rater=rater, project=project)
+        return Response(data)
+
+
+class ItemPagination(pagination.CursorPagination):
+    ordering = ("id",)
+    page_size = 100
+    max_page_size = 1000
+    page_size_query_param = "page_size"
+
+
+class ProjectItems(PersonView):
+    @extend_schema(operation_id="labeling_item_list", summary="A project's items",
+                   description="Staff: every item with its state, slots and consensus. A rater: only the items "
+                               "they labeled, with their own label.",
+                   responses={200: ItemAdminSerializer(many=True)})
+    def get(self, request, pk: int):
+        project = self.project(pk)
+        items = selectors.project_items(project=project, user=request.user)
+        if not request.user.is_staff:
+            mine = Annotation.objects.filter(item=OuterRef("pk"), rater__user_id=request.user.pk,
+                                             undone_at__isnull=True).values("value")[:1]
+            items = items.annotate(my_label=Subquery(mine, output_field=JSONField()))
+        paginator = ItemPagination()
+        page = paginator.paginate_queryset(items, request, view=self)
+        shape = ItemAdminSerializer if request.user.is_staff else ItemRaterSerializer
+        return paginator.get_paginated_response(shape(page, many=True).data)
+
+
+class ProjectNext(PersonView):
+    @extend_schema(
+        operation_id="labeling_next", summary="The next item to label",
+        description="Your live lease in the project if you have one (a reload does not burn items), else a new "
+                    "lease on an item that you have not labeled and that still needs labels. 204 when there is "
+                    "no work for you. The lease lasts the project's lease time; after it the item goes back to "
+                    "the queue.",
+        responses={200: AssignmentSerializer, 204: OpenApiResponse(description="No work left for you.")},
+    )
+    def get(self, request, pk: int):
+        project = self.project(pk)
+        try:
+            lease = services.item_next(rater=self.rater(), project=project)
+        except services.LabelingError as exc:
+            raise refused(exc) from None
+        if lease is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        lease = selectors.assignment_of(user=request.user, assignment_id=lease.pk)
+        return Response(AssignmentSerializer(lease, context={"request": request}).data)
+
+
+class ProjectUndo(PersonView):
+    @extend_schema(operation_id="labeling_undo", summary="Undo your last submission in the project",
+                   description="Withdraws your last label while its item is still open and leases the item to you "
+                               "again (your other live lease in the project goes back to the queue).",
+                   request=None, responses={200: AssignmentSerializer})
+    def post(self, request, pk: int):
+        project = self.project(pk)
+        try:
+            lease = services.annotation_undo_last(rater=self.rater(), project=project)
+        except services.LabelingError as exc:
+            raise refused(exc) from None
+        lease = selectors.assignment_of(user=request.user, assignment_id=lease.pk)
+        return Response(AssignmentSerializer(lease, context={"request": request}).data)
+
+
+class ProjectHistory(PersonView):
+    @extend_schema(operation_id="labeling_history", summary="Your recent work in the project",
+                   responses=HistorySerializer(many=True))
+    def get(self, request, pk: int):
+        project = self.project(pk)
+        rows = selectors.rater_history(rater=self.rater(), project=project, limit=50)
+        return Response(HistorySerializer(rows, many=True).data)
+
+
+class AssignmentAnnotation(PersonView):
+    @extend_schema(
+        operation_id="labeling_submit", summary="Submit your label for a leased item",
+        description="201 with the new annotation; 200 with the same annotation when the same value is sent again "
+                    "(a retry). 400 names a value that does not fit the project; 409 when the lease expired and "
+                    "the item went to someone else, or the assignment was already finished.",
+        request=AnnotationInSerializer, responses={201: AnnotationOutSerializer, 200: AnnotationOutSerializer},
+    )
+    def post(self, request, pk: int):
+        lease = self.assignment(pk)
+        body = AnnotationInSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            annotation, created = services.assignment_submit(assignment=lease, value=body.validated_data["value"])
+        except (services.LabelingError, services.InvalidLabel) as exc:
+            raise refused(exc) from None
+        return Response(AnnotationOutSerializer(annotation).data,
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class AssignmentSkip(PersonView):
+    @extend_schema(operation_id="labeling_skip", summary="Skip a leased item",
+                   description="The item goes back to the queue for others and is not served to you again.",
+                   request=SkipInSerializer, responses={200: HistorySerializer})
+    def post(self, request, pk: int):
+        lease = self.assignment(pk)
+        body = SkipInSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            lease = services.assignment_skip(assignment=lease, reason=body.validated_data["reason"])
+        except services.LabelingError as exc:
+            raise refused(exc) from None
+        lease.label = None
+        return Response(HistorySerializer(lease).data)
+
+
+class AssignmentDetail(PersonView):
+    @extend_schema(operation_id="labeling_assignment_get", summary="One of your assignments",
+                   responses=AssignmentSerializer)
+    def get(self, request, pk: int):
+        return Response(AssignmentSerializer(self.assignment(pk), context={"request": request}).data)
+
+
+class TokenIssue(APIView):
+    """A person's API token for a username and password (raters and staff; the same token each time)."""
+
+    authentication_classes = []
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(operation_id="labeling_token", summary="Get your API token",
+                   description="Send it as `Authorization: Token <token>` to the labeling endpoints.",
+                   request=TokenInSerializer, responses={200: TokenOutSerializer}, auth=[])
+    def post(self, request):
+        body = TokenInSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        user = authenticate(request, username=body.validated_data["username"],
+                            password=body.validated_data["password"])
+        if user is None or not user.is_active:
+            raise PayloadRejected("unknown username or wrong password", status_code=status.HTTP_401_UNAUTHORIZED,
+                                  code="invalid_credentials", field="password")
+        rater = selectors.rater_of(user)
+        if rater is None and not user.is_staff:
+            raise PermissionDenied("only raters and staff get API tokens")
+        return Response({"token": services.user_token(user=user)})

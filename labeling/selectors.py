@@ -1,0 +1,137 @@
+"""Reads of the labeling app that the API, the pages and the admin share."""
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from collection.models import Batch
+
+from .labels import consensus, same_label
+from .models import Annotation, Assignment, LabelingProject, Membership, QueueItem, Rater, RoutedBatch
+
+
+def rater_of(user) -> Rater | None:
+    """The rater profile of a user, or None (an admin who does not label, a source's key)."""
+    if not getattr(user, "pk", None):
+        return None
+    return Rater.objects.select_related("user").filter(user_id=user.pk).first()
+
+
+def project_list(*, user) -> QuerySet[LabelingProject]:
+    """Staff see every project; a rater only the active projects they belong to."""
+    if user.is_staff:
+        return LabelingProject.objects.all()
+    return LabelingProject.objects.filter(is_active=True, memberships__rater__user_id=user.pk)
+
+
+def project_get(*, user, project_id: int) -> LabelingProject | None:
+    """A project the user may see, or None (so that another project's existence is not revealed)."""
+    return project_list(user=user).filter(pk=project_id).first()
+
+
+def project_items(*, project: LabelingProject, user) -> QuerySet[QueueItem]:
+    """Staff: every item of the project. A rater: only the items they labeled themselves."""
+    items = QueueItem.objects.filter(project=project).select_related("record")
+    if user.is_staff:
+        return items
+    mine = Annotation.objects.filter(item=OuterRef("pk"), rater__user_id=user.pk, undone_at__isnull=True)
+    return items.filter(Exists(mine))
+
+
+def assignment_of(*, user, assignment_id: int) -> Assignment | None:
+    """One of the user's own assignments; another rater's is None (a 404, never a 403 that confirms it exists)."""
+    return (Assignment.objects.select_related("item__record", "project", "rater__user")
+            .filter(pk=assignment_id, rater__user_id=user.pk).first())
+
+
+def rater_history(*, rater: Rater, project: LabelingProject | None = None, limit: int = 20) -> list[Assignment]:
+    """The rater's latest finished work (submitted, skipped, undone), newest first, with their labels."""
+    done = Assignment.objects.filter(rater=rater, state__in=[Assignment.State.SUBMITTED, Assignment.State.SKIPPED,
+                                                              Assignment.State.UNDONE])
+    if project is not None:
+        done = done.filter(project=project)
+    rows = list(done.select_related("item__record").order_by("-finished_at", "-id")[:limit])
+    labels = dict(Annotation.objects.filter(assignment__in=rows).values_list("assignment_id", "value"))
+    for row in rows:
+        row.label = labels.get(row.pk)
+    return rows
+
+
+def rater_progress(*, rater: Rater, project: LabelingProject, now: datetime | None = None) -> dict:
+    """Done today (submitted in the last calendar day, UTC) and the project's items still open."""
+    now = now or timezone.now()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    done_today = Annotation.objects.filter(rater=rater, project=project, undone_at__isnull=True,
+                                           created_at__gte=midnight).count()
+    remaining = QueueItem.objects.filter(project=project, state=QueueItem.State.OPEN, is_gold=False).count()
+    return {"done_today": done_today, "remaining": remaining}
+
+
+def project_stats(*, project: LabelingProject) -> dict:
+    """Items by state, annotations by provenance, and how many raters belong to the project."""
+    items = dict(QueueItem.objects.filter(project=project, is_gold=False).values_list("state")
+                 .annotate(n=Count("id")).values_list("state", "n"))
+    annotations = dict(Annotation.objects.filter(project=project, undone_at__isnull=True).values_list("provenance")
+                       .annotate(n=Count("id")).values_list("provenance", "n"))
+    return {"open": items.get(QueueItem.State.OPEN, 0), "complete": items.get(QueueItem.State.COMPLETE, 0),
+            "gold": QueueItem.objects.filter(project=project, is_gold=True).count(),
+            "human": annotations.get(Annotation.Provenance.HUMAN, 0),
+            "process_feedback": annotations.get(Annotation.Provenance.PROCESS_FEEDBACK, 0),
+            "raters": Membership.objects.filter(project=project).count()}
+
+
+def feedback_conflicts(*, project: LabelingProject, limit: int = 100) -> list[dict]:
+    """Items where process feedback disagrees with the raters: the feedback's majority is not the humans'.
+
+    Each: {item, human (the raters' majority, or the consensus), feedback (the feedback's majority),
+    human_votes, feedback_votes}. Ties on either side are not a conflict yet.
+    """
+    both = QueueItem.objects.filter(project=project, feedback_count__gt=0, submitted_count__gt=0,
+                                    is_gold=False).select_related("record").order_by("id")
+    conflicts = []
+    for start in range(0, 10**9, 500):
+        chunk = list(both[start:start + 500])
+        if not chunk:
+            break
+        values: dict[int, dict[str, list]] = {}
+        for item_id, provenance, value in (Annotation.objects.filter(item__in=chunk, undone_at__isnull=True)
+                                           .values_list("item_id", "provenance", "value")):
+            values.setdefault(item_id, {}).setdefault(provenance, []).append(value)
+        for item in chunk:
+            human = consensus(values.get(item.pk, {}).get(Annotation.Provenance.HUMAN, []))
+            feedback = consensus(values.get(item.pk, {}).get(Annotation.Provenance.PROCESS_FEEDBACK, []))
+            if human and feedback and not human.tie and not feedback.tie and not same_label(human.label,
+                                                                                            feedback.label):
+                conflicts.append({"item": item, "human": human.label, "feedback": feedback.label,
+                                  "human_votes": len(values[item.pk][Annotation.Provenance.HUMAN]),
+                                  "feedback_votes": len(values[item.pk][Annotation.Provenance.PROCESS_FEEDBACK])})
+                if len(conflicts) >= limit:
+                    return conflicts
+    return conflicts
+
+
+def gold_accuracy(*, project: LabelingProject) -> list[dict]:
+    """Per rater: gold answers given and the share that matched the known answer."""
+    rows = (Annotation.objects.filter(project=project, correct__isnull=False, undone_at__isnull=True)
+            .values("rater_id", "rater__user__username")
+            .annotate(answered=Count("id"), right=Count("id", filter=Q(correct=True))).order_by("rater__user__username"))
+    return [{"rater_id": r["rater_id"], "username": r["rater__user__username"], "answered": r["answered"],
+             "accuracy": r["right"] / r["answered"]} for r in rows]
+
+
+def leases_live(*, project: LabelingProject, now: datetime | None = None) -> QuerySet[Assignment]:
+    now = now or timezone.now()
+    return Assignment.objects.filter(project=project, state=Assignment.State.LEASED, expires_at__gt=now)
+
+
+def batches_awaiting_route(*, older_than: timedelta, within: timedelta = timedelta(days=1),
+                           now: datetime | None = None) -> list[int]:
+    """Admitted batches (admitted in the last `within`) that an active project fed by their source has not got
+    yet: the route message was lost. The sweeper routes them."""
+    now = now or timezone.now()
+    fed = LabelingProject.objects.filter(is_active=True, sources=OuterRef("source_id"))
+    routed = RoutedBatch.objects.filter(batch=OuterRef("pk"), project__sources=OuterRef("source_id"),
+                                        project__is_active=True)
+    return list(Batch.objects.filter(status=Batch.Status.ADMITTED, updated_at__lt=now - older_than,
+                                     updated_at__gte=now - within)
+                .filter(Exists(fed)).exclude(Exists(routed)).values_list("pk", flat=True)[:1000])

@@ -1,0 +1,274 @@
+"""The work queue: leasing the next item to a rater, submitting, skipping, undoing, lease expiry, consensus.
+
+How an item's slots stay exact under any concurrency (Label Studio's issue 795, two annotators on
+one task, came from counting locks in one statement and taking them in another):
+
+- `QueueItem.needed`, `leased_count` and `submitted_count` live on the item row, and every change to
+  them happens while that row is locked: a claim locks it with `SELECT ... FOR UPDATE SKIP LOCKED`
+  (so raters asking at once each take a different row and nobody waits) and raises `leased_count` in
+  the same transaction; submit, skip, undo and expiry lock the assignment first, then the item.
+  A check constraint (`submitted + leased <= needed`) refuses anything that would over-assign.
+- One rater: a partial unique index allows one live lease per rater and project, one lease per rater
+  and item, and one (not withdrawn) human annotation per rater and item.
+- A skipped or expired lease gives its slot back (Label Studio PR 3568: skips were counted as done).
+
+Locks are always taken assignment first, then items in id order, so these paths never deadlock.
+"""
+import random
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+
+from ..labels import InvalidLabel, LabelSpec, consensus, same_label
+from ..models import Annotation, Assignment, LabelingProject, QueueItem, Rater
+from .errors import AlreadyFinished, LeaseLost, NothingToUndo
+from .people import rater_check_fits
+
+# Expired leases of other raters handed back by each `next`: enough to keep up, bounded so `next` stays cheap.
+RECLAIM_PER_CALL = 10
+
+
+def item_next(*, rater: Rater, project: LabelingProject, lease: timedelta | None = None,
+              now: datetime | None = None) -> Assignment | None:
+    """The rater's live lease in the project, or a new one on an item that fits them; None when there is no work.
+
+    A new lease goes to the oldest open item that still has a free slot and that this rater has not
+    leased, labeled or skipped; gold items come instead at the project's gold rate. Raises NotAllowed
+    when the rater may not work on the project (membership, kind, domains, inactive).
+    """
+    rater_check_fits(rater, project)
+    now = now or timezone.now()
+    own = Assignment.objects.filter(rater=rater, project=project, state=Assignment.State.LEASED).first()
+    if own is not None:
+        if own.expires_at > now:
+            return own
+        _lease_expire(own.pk, now=now)
+    leases_reclaim(project=project, now=now)
+    until = now + (lease or project.lease_duration)
+    gold_first = project.gold_rate > 0 and random.random() < project.gold_rate
+    try:
+        if gold_first:
+            return _claim_gold(rater, project, now, until) or _claim(rater, project, now, until)
+        return _claim(rater, project, now, until)
+    except IntegrityError:
+        # The same rater asked twice at once and the other request won: answer with its lease.
+        return Assignment.objects.filter(rater=rater, project=project, state=Assignment.State.LEASED).first()
+
+
+def _not_held_by(rater: Rater):
+    return ~Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater, state__in=Assignment.HELD))
+
+
+def _claim(rater, project, now, until) -> Assignment | None:
+    with transaction.atomic():
+        item = (QueueItem.objects.claimable().filter(project=project).filter(_not_held_by(rater)).order_by("id")
+                .select_for_update(skip_locked=True, of=("self",)).only("id").first())
+        if item is None:
+            return None
+        QueueItem.objects.filter(pk=item.pk).update(leased_count=F("leased_count") + 1)
+        return Assignment.objects.create(item_id=item.pk, project=project, rater=rater, holds_slot=True,
+                                         leased_at=now, expires_at=until)
+
+
+def _claim_gold(rater, project, now, until) -> Assignment | None:
+    """Gold items are outside the slots: each fitting rater answers each gold item once, in a random order."""
+    gold = QueueItem.objects.filter(project=project, is_gold=True).filter(_not_held_by(rater))
+    item = gold.order_by("?").only("id").first()
+    if item is None:
+        return None
+    with transaction.atomic():
+        return Assignment.objects.create(item_id=item.pk, project=project, rater=rater, is_gold=True,
+                                         leased_at=now, expires_at=until)
+
+
+def _lease_expire(assignment_id: int, *, now: datetime) -> bool:
+    """Mark a lease that ran out as expired and give its slot back; False if it was no longer leased."""
+    with transaction.atomic():
+        lease = (Assignment.objects.select_for_update().filter(pk=assignment_id, state=Assignment.State.LEASED,
+                                                               expires_at__lte=now).first())
+        if lease is None:
+            return False
+        _lease_end(lease, Assignment.State.EXPIRED, now=now)
+    return True
+
+
+def _lease_end(lease: Assignment, state: str, *, now: datetime, reason: str = "") -> None:
+    """End a locked lease (expired or skipped); a slot it held goes back to the item."""
+    if lease.holds_slot:
+        QueueItem.objects.filter(pk=lease.item_id).update(leased_count=F("leased_count") - 1)
+    fields = {"state": state, "holds_slot": False, "finished_at": now}
+    if reason:
+        fields["skip_reason"] = reason[:500]
+    Assignment.objects.filter(pk=lease.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(lease, name, value)
+
+
+def leases_reclaim(*, project: LabelingProject | None = None, now: datetime | None = None,
+                   limit: int = RECLAIM_PER_CALL) -> int:
+    """Expire up to `limit` leases that ran out, oldest first, handing their slots back; returns how many.
+
+    Leases another transaction holds (a late submit, say) are skipped, not waited for.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        found = Assignment.objects.filter(state=Assignment.State.LEASED, expires_at__lte=now)
+        if project is not None:
+            found = found.filter(project=project)
+        leases = list(found.order_by("expires_at").select_for_update(skip_locked=True)
+                      .only("id", "item_id", "holds_slot")[:limit])
+        if not leases:
+            return 0
+        slots: dict[int, int] = {}
+        for lease in leases:
+            if lease.holds_slot:
+                slots[lease.item_id] = slots.get(lease.item_id, 0) + 1
+        Assignment.objects.filter(pk__in=[a.pk for a in leases]).update(
+            state=Assignment.State.EXPIRED, holds_slot=False, finished_at=now)
+        for item_id in sorted(slots):  # in id order: two reclaimers never wait on each other in a cycle
+            QueueItem.objects.filter(pk=item_id).update(leased_count=F("leased_count") - slots[item_id])
+    return len(leases)
+
+
+def assignment_submit(*, assignment: Assignment, value, now: datetime | None = None) -> tuple[Annotation, bool]:
+    """Submit the rater's label for a leased item; returns (annotation, created).
+
+    The value is checked against the project's label kind (InvalidLabel). Submitting the same value
+    again on a submitted assignment returns the first annotation (a retried request). A lease that
+    expired still counts while its slot is free; once the slot went to someone else, LeaseLost.
+    """
+    project = LabelingProject.objects.get(pk=assignment.project_id)
+    value = LabelSpec.of(project).check(value)
+    now = now or timezone.now()
+    with transaction.atomic():
+        lease = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        if lease.state == Assignment.State.SUBMITTED:
+            done = Annotation.objects.get(assignment=lease)
+            if same_label(done.value, value) and done.undone_at is None:
+                return done, False
+            raise AlreadyFinished("this assignment was already submitted with another value", field="value",
+                                  value=done.value)
+        if lease.state in (Assignment.State.SKIPPED, Assignment.State.UNDONE):
+            raise AlreadyFinished(f"this assignment was {lease.state}; ask for the next item", field="assignment",
+                                  value=lease.pk)
+        item = QueueItem.objects.select_for_update().get(pk=lease.item_id)
+        if lease.is_gold:
+            annotation = _annotation_add(lease, item, value, now, correct=same_label(value, item.gold_answer))
+            return annotation, True
+        if lease.holds_slot:
+            item.leased_count -= 1  # the lease's slot becomes the annotation's
+        elif item.state != QueueItem.State.OPEN or item.submitted_count + item.leased_count >= item.needed:
+            # Expired, its slot handed back, and taken by someone else since (or the item is done).
+            raise LeaseLost("the lease expired and the item went to another rater; ask for the next item",
+                            field="assignment", value=lease.pk)
+        item.submitted_count += 1
+        annotation = _annotation_add(lease, item, value, now)
+        QueueItem.objects.filter(pk=item.pk).update(leased_count=item.leased_count,
+                                                    submitted_count=item.submitted_count)
+        item_settle(item=item, project=project, now=now)
+    return annotation, True
+
+
+def _annotation_add(lease: Assignment, item: QueueItem, value, now, correct=None) -> Annotation:
+    try:
+        with transaction.atomic():
+            annotation = Annotation.objects.create(item=item, project_id=lease.project_id, assignment=lease,
+                                                   rater_id=lease.rater_id, value=value, correct=correct,
+                                                   created_at=now)
+    except IntegrityError:
+        raise AlreadyFinished("this rater already labeled this item", field="item", value=item.pk) from None
+    Assignment.objects.filter(pk=lease.pk).update(state=Assignment.State.SUBMITTED, holds_slot=False,
+                                                  finished_at=now)
+    lease.state, lease.holds_slot, lease.finished_at = Assignment.State.SUBMITTED, False, now
+    return annotation
+
+
+def item_settle(*, item: QueueItem, project: LabelingProject, now: datetime | None = None) -> QueueItem:
+    """Close a locked item that has enough counted labels and a majority; a tie asks one more rater.
+
+    Counted labels are the human ones, and process-feedback ones when the project says so. After
+    `max_extra_raters` more raters a tie closes the item without a consensus (consensus null).
+    """
+    if item.is_gold:
+        return item
+    counted = list(Annotation.objects.filter(item=item, undone_at__isnull=True, **(
+        {} if project.feedback_counts else {"provenance": Annotation.Provenance.HUMAN})).values_list("value", flat=True))
+    fields = {}
+    result = consensus(counted)
+    if result is not None and len(counted) >= item.needed and item.state == QueueItem.State.OPEN:
+        if result.tie and item.needed < project.max_needed:
+            fields = {"needed": item.needed + 1}
+        else:
+            fields = {"state": QueueItem.State.COMPLETE, "completed_at": now or timezone.now()}
+    if item.state == QueueItem.State.COMPLETE or fields.get("state") == QueueItem.State.COMPLETE:
+        fields.update(consensus=result.label if result else None, agreement=result.agreement if result else None)
+    if fields:
+        QueueItem.objects.filter(pk=item.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(item, name, value)
+    return item
+
+
+def assignment_skip(*, assignment: Assignment, reason: str = "", now: datetime | None = None) -> Assignment:
+    """Skip a leased item (with an optional reason): its slot goes back, and it is not served to this rater again."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        lease = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        if lease.state == Assignment.State.SKIPPED:
+            return lease  # a retried request
+        if lease.state not in (Assignment.State.LEASED, Assignment.State.EXPIRED):
+            raise AlreadyFinished(f"this assignment was {lease.state}", field="assignment", value=lease.pk)
+        _lease_end(lease, Assignment.State.SKIPPED, now=now, reason=reason)
+        QueueItem.objects.filter(pk=lease.item_id).update(skipped_count=F("skipped_count") + 1)
+    return lease
+
+
+def annotation_undo_last(*, rater: Rater, project: LabelingProject, now: datetime | None = None) -> Assignment:
+    """Withdraw the rater's last submission in the project while its item is still open; returns a new lease on it.
+
+    The rater's other live lease in the project is handed back first (they were shown the next item).
+    """
+    now = now or timezone.now()
+    rater_check_fits(rater, project)
+    last = (Assignment.objects.filter(rater=rater, project=project, state=Assignment.State.SUBMITTED)
+            .order_by("-finished_at", "-id").first())
+    if last is None:
+        raise NothingToUndo("there is no submission to undo in this project", field="project", value=project.pk)
+    with transaction.atomic():
+        live = list(Assignment.objects.select_for_update().filter(rater=rater, project=project,
+                                                                  state=Assignment.State.LEASED))
+        last = Assignment.objects.select_for_update().get(pk=last.pk)
+        if last.state != Assignment.State.SUBMITTED:
+            raise NothingToUndo("that submission was already undone", field="assignment", value=last.pk)
+        # Every item this touches, locked in id order like everywhere else.
+        items = {i.pk: i for i in QueueItem.objects.select_for_update().filter(
+            pk__in=[last.item_id, *(lease.item_id for lease in live)]).order_by("id")}
+        item = items[last.item_id]
+        if item.state != QueueItem.State.OPEN and not last.is_gold:
+            raise NothingToUndo("the item is complete: its label can no longer be undone", field="item",
+                                value=item.pk)
+        for lease in live:
+            _lease_end(lease, Assignment.State.EXPIRED, now=now)
+        Annotation.objects.filter(assignment=last).update(undone_at=now)
+        Assignment.objects.filter(pk=last.pk).update(state=Assignment.State.UNDONE)
+        slot = not last.is_gold
+        if slot:
+            QueueItem.objects.filter(pk=item.pk).update(submitted_count=F("submitted_count") - 1,
+                                                        leased_count=F("leased_count") + 1)
+        return Assignment.objects.create(item=item, project=project, rater=rater, is_gold=last.is_gold,
+                                         holds_slot=slot, leased_at=now, expires_at=now + project.lease_duration)
+
+
+def item_set_gold(*, item: QueueItem, answer) -> QueueItem:
+    """Make an item gold with its known answer (checked against the project); it leaves the regular queue."""
+    project = item.project
+    try:
+        answer = LabelSpec.of(project).check(answer)
+    except InvalidLabel as exc:
+        exc.field = "gold_answer"
+        raise
+    QueueItem.objects.filter(pk=item.pk).update(is_gold=True, gold_answer=answer)
+    item.refresh_from_db()
+    return item
