@@ -1,27 +1,32 @@
 """Every write of the validation app: baselines, the active one, and the verdict on each batch."""
 import gzip
 import math
+import shutil
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from pathlib import Path
 
+import orjson
 import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
 from collection.columnar import ParquetCopy
-from collection.models import Batch, Source
+from collection.models import Batch, QuarantinePolicy, Source
 from collection.services import batch_transition
 from collection.parsing import LABEL_COLUMN, PayloadParser
 from collection.storage import data_path
 from collection.writers import chunks
 
-from . import alerts
-from .models import Alert, Anomaly, AuditEntry, Baseline, ValidationRun
+from . import alerts, profiling
+from .models import Alert, Anomaly, AuditEntry, Baseline, DailyProfile, ValidationRun
+from .profiling import META_COLUMNS
 from .stats import Profile, Schema, Thresholds, compare, infer_schema, iter_parquet, profile_chunks
 
-# Columns of a columnar copy that describe the record rather than the data.
-META_COLUMNS = ("__external_id", "__observed_at")
 FILE_FORMATS = {".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "json", ".parquet": "parquet"}
 CHUNK_ROWS = 200_000
 
@@ -154,37 +159,182 @@ def _json_safe(value):
 
 
 def batch_validate(*, batch_id: int, actor: str = "task:validate") -> Batch | None:
-    """Check an ingested batch against its source's active baseline and admit or quarantine it.
+    """Check an ingested batch against its source's active baseline and admit or quarantine it,
+    all in this process (the validate task splits large batches across workers instead).
 
-    Claims the batch (ingested -> validating). The run, its anomalies and the move to `admitted` or
-    `quarantined` commit together; a batch has one run (a one-to-one row), so a second worker that
-    raced this one cannot record a second verdict. A `fail` quarantines; `pass` and `warn` admit.
-    A source without an active baseline has its batches quarantined with the reason "no baseline".
+    Claims the batch (ingested -> validating). The run, its anomalies, the day's merged profile and
+    the move to `admitted` or `quarantined` commit together; a batch has one run (a one-to-one row),
+    so a second worker that raced this one cannot record a second verdict. A `fail` quarantines, and
+    a `warn` too under the source's "warn" policy; otherwise the batch is admitted. A source without
+    an active baseline has its batches quarantined with the reason "no baseline".
+    """
+    plan = batch_validate_claim(batch_id=batch_id, actor=actor, chunk_rows=0)
+    if plan is None:
+        return Batch.objects.filter(pk=batch_id).first()
+    return batch_validate_whole(plan=plan, actor=actor)
+
+
+def batch_validate_claim(*, batch_id: int, actor: str, chunk_rows: int) -> dict | None:
+    """Claim an ingested batch for validation (ingested -> validating) and plan the work.
+
+    Returns None when the batch is not `ingested` (someone else has it, or it is done), else the
+    plan as plain data for task messages: the baseline, and when the batch has more than
+    `chunk_rows` rows (0: never) the row groups of each chunk, with the feedback labels of the
+    batch written once for all chunks, so that every chunk sees the same corrections.
     """
     started = timezone.now()
     if not batch_transition(batch_id=batch_id, from_status=Batch.Status.INGESTED,
                             to_status=Batch.Status.VALIDATING, actor=actor):
-        return Batch.objects.filter(pk=batch_id).first()
-    batch = Batch.objects.select_related("source").get(pk=batch_id)
-    baseline = Baseline.objects.active().filter(source_id=batch.source_id).first()
+        return None
+    with _released_on_error(batch_id, actor):
+        batch = Batch.objects.get(pk=batch_id)
+        baseline = Baseline.objects.active().filter(source_id=batch.source_id).first()
+        plan = {"batch": batch.pk, "baseline": baseline.pk if baseline else None, "started": started.isoformat(),
+                "chunks": [], "folder": ""}
+        if baseline is None or not chunk_rows or batch.ingested_count <= chunk_rows:
+            return plan
+        chunks = profiling.plan_chunks(profiling.row_group_rows(data_path(batch.columnar)), chunk_rows)
+        if len(chunks) < 2:
+            return plan
+        folder = f"{CHUNKS_DIR}/{batch.pk}/{uuid.uuid4().hex[:12]}"
+        data_path(folder).mkdir(parents=True, exist_ok=True)
+        data_path(f"{folder}/labels.json").write_bytes(orjson.dumps(profiling.feedback_labels(batch)))
+        plan.update(chunks=chunks, folder=folder)
+        return plan
+
+
+def batch_validate_whole(*, plan: dict, actor: str) -> Batch | None:
+    """Profile a claimed batch in this process, compare it and record the verdict."""
+    with _released_on_error(plan["batch"], actor):
+        batch = Batch.objects.select_related("source").get(pk=plan["batch"])
+        baseline = Baseline.objects.get(pk=plan["baseline"]) if plan["baseline"] else None
+        profile = report = None
+        labels = profiling.LabelCount()
+        if baseline is not None:
+            corrections = profiling.Corrections(profiling.feedback_labels(batch))
+            reference = Profile.from_json(baseline.profile)
+            profile = profiling.fold(profiling.frame_profiles(data_path(batch.columnar), reference.spec,
+                                                              corrections=corrections), reference.spec)
+            report = _compare(profile, reference, baseline)
+            labels = corrections.count
+        return _verdict_record(batch=batch, baseline=baseline, profile=profile, report=report, labels=labels,
+                               started=plan["started"], actor=actor)
+
+
+def batch_validate_chunk(*, plan: dict, index: int) -> dict:
+    """Profile one chunk of a claimed batch; its frames' profiles go to a file under the data dir.
+
+    Returns what the merge needs: the chunk's index, the file and the feedback labels it applied.
+    Running it again rewrites the same file.
+    """
+    batch = Batch.objects.get(pk=plan["batch"])
+    spec = Profile.from_json(Baseline.objects.get(pk=plan["baseline"]).profile).spec
+    labels = orjson.loads(data_path(f"{plan['folder']}/labels.json").read_bytes())
+    corrections = profiling.Corrections(labels)
+    relative = f"{plan['folder']}/chunk-{index}.ndjson"
+    profiling.write_profiles(data_path(relative), profiling.frame_profiles(
+        data_path(batch.columnar), spec, row_groups=plan["chunks"][index], corrections=corrections))
+    # Progress: the sweeper takes a batch whose validation shows no sign of life for a while.
+    Batch.objects.filter(pk=batch.pk, status=Batch.Status.VALIDATING).update(updated_at=timezone.now())
+    return {"index": index, "path": relative, "labels": corrections.count.to_dict()}
+
+
+def batch_validate_merge(*, plan: dict, parts: list[dict], actor: str) -> Batch | None:
+    """Fold the chunks' profiles in file order, compare and record the verdict, as batch_validate does.
+
+    Idempotent: a batch that already has its verdict (or whose claim was given back) is left alone.
+    """
     try:
-        profile, report = _report(batch, baseline) if baseline else (None, None)
+        parts = sorted(parts, key=lambda part: part["index"])
+        if [part["index"] for part in parts] != list(range(len(plan["chunks"]))):
+            raise ValueError(f"batch {plan['batch']}: chunks {[p['index'] for p in parts]} of "
+                             f"{len(plan['chunks'])} came back")
+        if not Batch.objects.filter(pk=plan["batch"], status=Batch.Status.VALIDATING).exists():
+            return Batch.objects.filter(pk=plan["batch"]).first()
+        with _released_on_error(plan["batch"], actor):
+            batch = Batch.objects.select_related("source").get(pk=plan["batch"])
+            baseline = Baseline.objects.get(pk=plan["baseline"])
+            reference = Profile.from_json(baseline.profile)
+            profile = profiling.fold((profile for part in parts
+                                      for profile in profiling.read_profiles(data_path(part["path"]))),
+                                     reference.spec)
+            labels = profiling.LabelCount()
+            for part in parts:
+                labels = labels.add(profiling.LabelCount(**part["labels"]))
+            return _verdict_record(batch=batch, baseline=baseline, profile=profile,
+                                   report=_compare(profile, reference, baseline), labels=labels,
+                                   started=plan["started"], actor=actor)
+    finally:
+        shutil.rmtree(data_path(plan["folder"]), ignore_errors=True)
+
+
+def batch_validate_release(*, batch_id: int, actor: str, note: str, folder: str = "") -> bool:
+    """Give a claim back (validating -> ingested) so a retry or the sweeper validates the batch again;
+    `folder` (a chunked plan's) is removed."""
+    if folder:
+        shutil.rmtree(data_path(folder), ignore_errors=True)
+    return batch_transition(batch_id=batch_id, from_status=Batch.Status.VALIDATING,
+                            to_status=Batch.Status.INGESTED, actor=actor, note=note[:1000])
+
+
+CHUNKS_DIR = "validation-chunks"
+
+
+@contextmanager
+def _released_on_error(batch_id: int, actor: str):
+    try:
+        yield
     except BaseException:
         # Give the claim back so a retry (or the sweeper) can validate it again.
-        batch_transition(batch_id=batch.pk, from_status=Batch.Status.VALIDATING, to_status=Batch.Status.INGESTED,
-                         actor=actor, note="validation was interrupted; queued again")
+        batch_validate_release(batch_id=batch_id, actor=actor, note="validation was interrupted; queued again")
         raise
+
+
+def _compare(profile: Profile, reference: Profile, baseline: Baseline):
+    thresholds = Thresholds.from_dict(baseline.thresholds) if baseline.thresholds else None
+    return compare(profile, reference, schema=Schema.from_dict(baseline.schema), thresholds=thresholds)
+
+
+def _report(batch: Batch, baseline: Baseline):
+    """The batch's profile and report against a baseline, without recording anything."""
+    reference = Profile.from_json(baseline.profile)
+    profile = profiling.fold(profiling.frame_profiles(
+        data_path(batch.columnar), reference.spec,
+        corrections=profiling.Corrections(profiling.feedback_labels(batch))), reference.spec)
+    return profile, _compare(profile, reference, baseline)
+
+
+def _quarantines(verdict: str, source: Source) -> bool:
+    if verdict == ValidationRun.Verdict.WARN:
+        return source.quarantine_on == QuarantinePolicy.WARNINGS
+    return verdict in (ValidationRun.Verdict.FAIL, ValidationRun.Verdict.NO_BASELINE)
+
+
+def _verdict_record(*, batch: Batch, baseline: Baseline | None, profile: Profile | None, report,
+                    labels: profiling.LabelCount, started: str, actor: str) -> Batch | None:
+    """Record a verdict: one path for the whole and the chunked validation."""
     if report is None:
         verdict, reasons = ValidationRun.Verdict.NO_BASELINE, ["no baseline"]
     else:
         verdict, reasons = report.verdict, report.reasons
-    admitted = verdict in (ValidationRun.Verdict.PASS, ValidationRun.Verdict.WARN)
+    quarantined = _quarantines(verdict, batch.source)
+    if quarantined and verdict == ValidationRun.Verdict.WARN:
+        reasons = [*reasons, "warnings quarantine this source's batches"]
+    stored = {}
+    if report is not None:
+        stored = _json_safe(report.to_dict())
+        stored["feedback_labels"] = labels.to_dict()
     with transaction.atomic():
+        # The verdict is this move: of two workers that got this far, one moves the batch, the other stops.
+        if not batch_transition(batch_id=batch.pk, from_status=Batch.Status.VALIDATING,
+                                to_status=Batch.Status.QUARANTINED if quarantined else Batch.Status.ADMITTED,
+                                actor=actor, note="; ".join(reasons)[:1000] or verdict):
+            return Batch.objects.get(pk=batch.pk)
         run = ValidationRun.objects.create(
             batch=batch, baseline=baseline, verdict=verdict, reasons=_json_safe(list(reasons)),
             shift=report.shift.kind if report else "", drifted_share=report.drifted_share if report else None,
-            report=_json_safe(report.to_dict()) if report else {}, profile=profile.to_json() if profile else "",
-            started_at=started, finished_at=timezone.now(),
+            report=stored, profile=profile.to_json() if profile else "",
+            started_at=datetime.fromisoformat(started), finished_at=timezone.now(),
         )
         if report:
             Anomaly.objects.bulk_create([
@@ -193,18 +343,34 @@ def batch_validate(*, batch_id: int, actor: str = "task:validate") -> Batch | No
                         explanation=a.explanation)
                 for a in report.anomalies
             ])
-        batch_transition(batch_id=batch.pk, from_status=Batch.Status.VALIDATING,
-                         to_status=Batch.Status.ADMITTED if admitted else Batch.Status.QUARANTINED,
-                         actor=actor, note="; ".join(reasons)[:1000] or verdict)
-        _alerts_after_verdict(batch, verdict, reasons)
+            _daily_profile_add(batch=batch, baseline=baseline, profile=profile)
+        _alerts_after_verdict(batch, verdict, reasons, quarantined)
     return Batch.objects.get(pk=batch.pk)
 
 
-def _alerts_after_verdict(batch: Batch, verdict: str, reasons) -> None:
+def _daily_profile_add(*, batch: Batch, baseline: Baseline, profile: Profile) -> DailyProfile:
+    """Merge the batch into its day's profile (UTC day of arrival) and compare the day again."""
+    day = batch.received_at.astimezone(dt_timezone.utc).date()
+    # The row lock makes concurrent verdicts of one day take turns: each merges into the other's result.
+    daily, _ = DailyProfile.objects.select_for_update().get_or_create(
+        baseline=baseline, day=day, defaults={"source_id": batch.source_id, "profile": ""})
+    merged = Profile.from_json(daily.profile).merge(profile) if daily.profile else profile
+    report = _compare(merged, Profile.from_json(baseline.profile), baseline)
+    daily.profile = merged.to_json()
+    daily.batch_count += 1
+    daily.row_count = merged.n_rows
+    daily.metrics = _json_safe(report.to_dict()["metrics"])
+    daily.drifted = list(report.drifted_features)
+    daily.updated_at = timezone.now()
+    daily.save()
+    return daily
+
+
+def _alerts_after_verdict(batch: Batch, verdict: str, reasons, quarantined: bool) -> None:
     source_id, summary = batch.source_id, "; ".join(reasons)[:500]
     # The batch was ingested, so the source's ingest works again.
     alerts.alert_resolve(source_id=source_id, kind=Alert.Kind.INGEST_FAILED)
-    if verdict in (ValidationRun.Verdict.FAIL, ValidationRun.Verdict.NO_BASELINE):
+    if quarantined:
         alerts.alert_raise(source_id=source_id, kind=Alert.Kind.QUARANTINE, batch_id=batch.pk,
                            message=f"batch {batch.pk} of {batch.source.name} quarantined: {summary}")
     elif verdict == ValidationRun.Verdict.WARN:
@@ -212,13 +378,6 @@ def _alerts_after_verdict(batch: Batch, verdict: str, reasons) -> None:
                            message=f"batch {batch.pk} of {batch.source.name} admitted with warnings: {summary}")
     else:
         alerts.alert_resolve(source_id=source_id, kind=Alert.Kind.WARN)
-
-
-def _report(batch: Batch, baseline: Baseline):
-    reference = Profile.from_json(baseline.profile)
-    profile = profile_chunks(_columnar_frames([data_path(batch.columnar)]), spec=reference.spec)
-    thresholds = Thresholds.from_dict(baseline.thresholds) if baseline.thresholds else None
-    return profile, compare(profile, reference, schema=Schema.from_dict(baseline.schema), thresholds=thresholds)
 
 
 class ReviewError(ValueError):

@@ -1,17 +1,52 @@
 """Celery tasks of the validation app: take an id, call one service."""
-from celery import shared_task
+from celery import Task, chord, shared_task
 from django.conf import settings
 
 from collection.tasks import PIPELINE_STEP
 
 from . import alerts, services
 
+ACTOR = "task:validate"
+
 
 @shared_task(bind=True, **PIPELINE_STEP)
 def validate_batch(self, batch_id: int) -> int:
-    """Give an ingested batch its verdict. Idempotent: a batch that is no longer `ingested` is left alone."""
-    services.batch_validate(batch_id=batch_id, actor="task:validate")
-    return batch_id
+    """Give an ingested batch its verdict. Idempotent: a batch that is no longer `ingested` is left alone.
+
+    A batch over SIEVE_VALIDATE_CHUNK_ROWS rows becomes a chord: its chunks are profiled by any free
+    workers and `validate_merge` records the verdict. This task is replaced by that chord, so the
+    steps chained after it (route) move behind the merge and see the verdict.
+    """
+    plan = services.batch_validate_claim(batch_id=batch_id, actor=ACTOR,
+                                         chunk_rows=settings.SIEVE_VALIDATE_CHUNK_ROWS)
+    if plan is None:
+        return batch_id
+    if not plan["chunks"]:
+        services.batch_validate_whole(plan=plan, actor=ACTOR)
+        return batch_id
+    chunks = [validate_chunk.si(plan=plan, index=i) for i in range(len(plan["chunks"]))]
+    raise self.replace(chord(chunks, validate_merge.s(plan=plan)))
+
+
+class ClaimedStep(Task):
+    """A step working on a claimed batch: when it fails for good, the claim is given back."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        services.batch_validate_release(batch_id=kwargs["plan"]["batch"], actor=ACTOR, folder=kwargs["plan"]["folder"],
+                                        note=f"{self.name.rsplit('.', 1)[-1]} failed ({exc!r}); queued again")
+
+
+@shared_task(bind=True, base=ClaimedStep, **PIPELINE_STEP)
+def validate_chunk(self, *, plan: dict, index: int) -> dict:
+    """Profile one chunk of a claimed batch (a header task of the chord)."""
+    return services.batch_validate_chunk(plan=plan, index=index)
+
+
+@shared_task(bind=True, base=ClaimedStep, **PIPELINE_STEP)
+def validate_merge(self, parts: list[dict], *, plan: dict) -> int:
+    """Merge the chunks' profiles and record the verdict (the chord's callback). Idempotent."""
+    services.batch_validate_merge(plan=plan, parts=parts, actor=ACTOR)
+    return plan["batch"]
 
 
 @shared_task(bind=True, max_retries=None)

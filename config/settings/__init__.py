@@ -185,6 +185,9 @@ SIEVE_MAX_UPLOAD_BYTES = env_int("SIEVE_MAX_UPLOAD_BYTES", 2 * 1024**3)
 # A JSON array must be parsed whole, so it has its own, smaller limit: send NDJSON or CSV beyond it.
 SIEVE_MAX_JSON_ARRAY_BYTES = env_int("SIEVE_MAX_JSON_ARRAY_BYTES", 64 * 1024**2)
 SIEVE_INGEST_CHUNK_ROWS = env_int("SIEVE_INGEST_CHUNK_ROWS", 50_000)
+# A batch of more rows than this is validated in chunks of about this many rows, profiled by
+# workers in parallel and merged (the same result as one worker); 0 never splits.
+SIEVE_VALIDATE_CHUNK_ROWS = env_int("SIEVE_VALIDATE_CHUNK_ROWS", 1_000_000)
 # A batch left in `received` or `ingesting` longer than this is handed to the pipeline again.
 SIEVE_STALLED_AFTER = timedelta(seconds=env_int("SIEVE_STALLED_AFTER", 120))
 SIEVE_RECEIVED_STALLED_AFTER = timedelta(seconds=env_int("SIEVE_RECEIVED_STALLED_AFTER", 30))

@@ -166,11 +166,20 @@ def _to_pandas(table) -> pd.DataFrame:
     return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
-def iter_parquet(path: str | Path, *, batch_rows: int = PARQUET_BATCH_ROWS):
+def iter_parquet(
+    path: str | Path,
+    *,
+    batch_rows: int = PARQUET_BATCH_ROWS,
+    row_groups: Iterable[int] | None = None,
+    columns: list[str] | None = None,
+):
     """Yield a Parquet file as pandas frames of at most batch_rows, strings as categoricals.
 
-    The next row group is decoded on a background thread while the caller profiles the current
-    one (Arrow releases the GIL); at most PARQUET_READ_AHEAD + 1 batches are in memory.
+    `row_groups` (default all, in file order) and `columns` (default all) select a part; the frames
+    of a row group are the same whichever part it is read with, so profiles of parts fold into the
+    profile of the whole. The next row group is decoded on a background thread while the caller
+    profiles the current one (Arrow releases the GIL); at most PARQUET_READ_AHEAD + 1 batches are
+    in memory.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -182,12 +191,12 @@ def iter_parquet(path: str | Path, *, batch_rows: int = PARQUET_BATCH_ROWS):
 
         def reads():
             """One deferred read per batch, in file order."""
-            for group in range(pf.num_row_groups):
+            for group in range(pf.num_row_groups) if row_groups is None else row_groups:
                 if pf.metadata.row_group(group).num_rows <= batch_rows:
                     # A whole row group at once is several times faster than iter_batches.
-                    yield lambda g=group: _to_pandas(pf.read_row_group(g))
+                    yield lambda g=group: _to_pandas(pf.read_row_group(g, columns=columns))
                     continue
-                batches = pf.iter_batches(batch_size=batch_rows, row_groups=[group])
+                batches = pf.iter_batches(batch_size=batch_rows, row_groups=[group], columns=columns)
                 for batch in batches:
                     yield lambda b=batch: _to_pandas(pa.Table.from_batches([b]))
 
