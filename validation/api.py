@@ -1,12 +1,11 @@
-"""The validation API: a batch's verdict (its source or staff), and an admin's review of a quarantined batch."""
+"""The validation API (staff only): a batch's verdict, and an admin's review of a quarantined batch."""
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from collection.api import source_key
 from collection.models import Batch
 from collection.serializers import BatchSerializer
 
@@ -16,16 +15,14 @@ from .serializers import ReviewSerializer, ValidationRunSerializer
 
 
 class BatchValidation(APIView):
-    """The verdict on a batch, its anomalies and its per-feature metrics."""
+    """The verdict on a batch, its anomalies and its per-feature metrics (staff only: a source learns
+    whether its batch was admitted from the batch's status, not the reasons)."""
+
+    permission_classes = [permissions.IsAdminUser]
 
     @extend_schema(operation_id="batch_validation", summary="A batch's verdict", responses=ValidationRunSerializer)
     def get(self, request, pk: int):
         batch = get_object_or_404(Batch, pk=pk)
-        key = source_key(request)
-        if key is not None and key.source_id != batch.source_id:
-            raise PermissionDenied("this batch belongs to another source")
-        if key is None and not request.user.is_staff:
-            raise PermissionDenied("only a source's API key or a staff user may read verdicts")
         run = ValidationRun.objects.filter(batch=batch).select_related("batch").prefetch_related("anomalies").first()
         if run is None:
             raise NotFound(f"batch {pk} has no verdict yet (it is {batch.status})")

@@ -337,17 +337,18 @@ def judged_batch(api, source):
     return validation.batch_validate(batch_id=batch_id)
 
 
-def test_a_source_reads_its_batchs_verdict(api, source):
+def test_only_staff_read_a_batchs_verdict(api, source, admin_client, client, django_user_model):
     batch_id = post(api, ndjson(3)).json()["id"]
-    assert api.get(f"{URL}/{batch_id}/validation").status_code == 404  # not judged yet
+    assert admin_client.get(f"{URL}/{batch_id}/validation").status_code == 404  # not judged yet
     batch = judged_batch(api, source)
-    body = api.get(f"{URL}/{batch.pk}/validation").json()
+    body = admin_client.get(f"{URL}/{batch.pk}/validation").json()
     assert (body["status"], body["verdict"], body["reasons"]) == ("quarantined", "no_baseline", ["no baseline"])
-    other = services.source_create(name="nosy", kind="app")
-    _, other_key = services.source_key_create(source=other)
-    outsider = APIClient()
-    outsider.credentials(HTTP_AUTHORIZATION=f"Bearer {other_key}")
-    assert outsider.get(f"{URL}/{batch.pk}/validation").status_code == 403
+    # Its own source sees the status on the batch, not the reasons; raters and other sources see nothing.
+    assert api.get(f"{URL}/{batch.pk}").json()["status"] == "quarantined"
+    assert api.get(f"{URL}/{batch.pk}/validation").status_code == 403
+    client.force_login(django_user_model.objects.create_user("rater", password="pw-12345678"))
+    assert client.get(f"{URL}/{batch.pk}/validation").status_code == 403
+    assert APIClient().get(f"{URL}/{batch.pk}/validation").status_code in (401, 403)
 
 
 def test_only_staff_review_and_a_second_review_conflicts(api, source, admin_client, client, django_user_model):
