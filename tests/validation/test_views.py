@@ -126,3 +126,90 @@ def test_a_batch_and_an_alert_show_their_history_in_the_admin(admin_client, sour
     assert "task:validate" in page and "quarantined" in page
     alert = Alert.objects.get(source=source)
     assert admin_client.get(f"/admin/validation/alert/{alert.pk}/change/").status_code == 200
+
+
+def drifting_days(batch, days: int) -> list:
+    """A source's last `days` days as the validate step leaves them: a few batches a day, some
+    quarantined, and each day's merged profile compared with the baseline by the engine; `amount`
+    starts moving two thirds of the way through."""
+    import datetime as dt
+
+    import orjson
+    import pandas as pd
+    from django.utils import timezone
+
+    from tests.validation.test_pages_selectors import make_batch
+    from validation.models import DailyProfile, ValidationRun
+    from validation.services import _json_safe
+    from validation.stats import Profile, Schema, compare, profile_frame
+
+    baseline = ValidationRun.objects.get(batch=batch).baseline
+    reference, schema = Profile.from_json(baseline.profile), Schema.from_dict(baseline.schema)
+    today = timezone.now().date()
+    rows = []
+    for i in range(days):
+        day = today - dt.timedelta(days=days - i)
+        shift = max(0.0, (i - days * 2 / 3) * 0.25)
+        records = [orjson.loads(line) for line in checkout_records(300, shift=shift, seed=100 + i).splitlines()]
+        frame = pd.DataFrame([{**r["features"], reference.spec.label: r["label"]} for r in records])
+        profile = profile_frame(frame, spec=reference.spec)
+        report = compare(profile, reference, schema=schema)
+        for n in range(1 + i % 3):
+            when = dt.datetime.combine(day, dt.time(8 + n), tzinfo=dt.timezone.utc)
+            make_batch(batch.source, when, records=100 + 40 * n, verdict=report.verdict,
+                       quarantined=report.verdict == "fail")
+        rows.append(DailyProfile.objects.create(
+            source=batch.source, baseline=baseline, day=day, profile=profile.to_json(), batch_count=1 + i % 3,
+            row_count=300, metrics=_json_safe(report.to_dict())["metrics"], drifted=report.drifted_features))
+    return rows
+
+
+def chart_data(page, canvas_id: str) -> list[dict]:
+    return page.evaluate("""(id) => Chart.getChart(document.getElementById(id)).data.datasets
+        .map((d) => ({label: d.label, data: d.data}))""", canvas_id)
+
+
+@pytest.mark.browser
+def test_an_admin_sees_a_source_s_arrivals_volume_and_quarantine_rate(
+        live_server, page, source, tmp_path, django_user_model, screenshots):
+    from collection import services as collection_services
+
+    django_user_model.objects.create_superuser("admin", "a@example.com", "admin-pass-123")
+    collection_services.source_key_create(source=source, name="checkout web")
+    batch = quarantined_batch(source, tmp_path)
+    drifting_days(batch, 45)
+    log_in(page, live_server.url, "admin", "admin-pass-123", next_url="/quality/sources/")
+    page.click(f"#sources a[href='/quality/sources/{source.pk}/']")
+    page.wait_for_selector("body[data-charts-drawn=yes]")
+    arrivals = chart_data(page, "chart-batches")[0]["data"]
+    assert len(arrivals) == 90 and sum(arrivals) == source.batches.count()
+    rates = chart_data(page, "chart-rate")[0]["data"]
+    assert any(r and r > 0 for r in rates) and all(r is None or 0 <= r <= 1 for r in rates)
+    assert page.locator("#chart-records").bounding_box()["height"] > 50
+    assert "checkout web" in page.inner_text("#keys")
+    page.screenshot(path=str(screenshots / "source.png"), full_page=True)
+    assert (screenshots / "source.png").stat().st_size > 10_000
+
+
+@pytest.mark.browser
+def test_an_admin_follows_a_batch_to_its_features_drift_and_sees_the_threshold_drawn(
+        live_server, page, source, tmp_path, django_user_model, screenshots):
+    django_user_model.objects.create_superuser("admin", "a@example.com", "admin-pass-123")
+    batch = quarantined_batch(source, tmp_path)
+    from validation.models import DailyProfile
+
+    drifting_days(batch, 45)
+    # The validate step may have merged the quarantined batch into today's profile as well.
+    days = list(DailyProfile.objects.filter(source=source).order_by("day"))
+    log_in(page, live_server.url, "admin", "admin-pass-123", next_url=f"/quality/batches/{batch.pk}/")
+    page.click("#drift-link")
+    page.wait_for_selector("body[data-charts-drawn=yes]")
+    assert page.inner_text("#features tbody tr:first-child td:first-child") == "amount"
+    metric, threshold = chart_data(page, "drift-chart")
+    assert threshold["label"] == "threshold"
+    assert threshold["data"] == pytest.approx([d.metrics["amount"]["wasserstein"]["threshold"] for d in days])
+    assert metric["data"] == pytest.approx([d.metrics["amount"]["wasserstein"]["value"] for d in days])
+    assert sum("amount" in d.drifted for d in days) >= 5
+    assert page.locator("#drift-chart").bounding_box()["height"] > 100
+    page.screenshot(path=str(screenshots / "drift.png"), full_page=True)
+    assert (screenshots / "drift.png").stat().st_size > 10_000
