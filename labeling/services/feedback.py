@@ -121,21 +121,41 @@ def feedback_rules_preview(*, project: LabelingProject, rules: list[FeedbackRule
             "unmappable": unmappable}
 
 
+def _rule_label(project: LabelingProject, label, use_event_value: bool):
+    """A fixed label checked against the project's label kind (InvalidLabel on field "label")."""
+    if use_event_value:
+        return label
+    try:
+        return LabelSpec.of(project).check(label)
+    except InvalidLabel as exc:
+        exc.field = "label"
+        raise
+
+
 def feedback_rule_create(*, project: LabelingProject, signal: str, op: str = FeedbackRule.Op.ANY, threshold=None,
                          label=None, use_event_value: bool = False, name: str = "", position: int | None = None,
                          enabled: bool = True, created_by=None) -> FeedbackRule:
     """A mapping rule; a fixed label is checked against the project's label kind (InvalidLabel)."""
-    if not use_event_value:
-        try:
-            label = LabelSpec.of(project).check(label)
-        except InvalidLabel as exc:
-            exc.field = "label"
-            raise
-    if position is None:
-        position = project.feedback_rules.count()
-    rule = FeedbackRule(project=project, signal=signal, op=op, threshold=threshold, label=label,
-                        use_event_value=use_event_value, name=name, position=position, enabled=enabled,
-                        created_by=created_by)
+    rule = FeedbackRule(project=project, signal=signal, op=op, threshold=threshold,
+                        label=_rule_label(project, label, use_event_value), use_event_value=use_event_value,
+                        name=name, position=project.feedback_rules.count() if position is None else position,
+                        enabled=enabled, created_by=created_by)
+    rule.full_clean()
+    rule.save()
+    return rule
+
+
+RULE_FIELDS = {"signal", "op", "threshold", "label", "use_event_value", "name", "position", "enabled"}
+
+
+def feedback_rule_update(*, rule: FeedbackRule, **fields) -> FeedbackRule:
+    """Change a rule (the same checks as a new one). Labels it already made stay; new events follow the new rule."""
+    unknown = set(fields) - RULE_FIELDS
+    if unknown:
+        raise TypeError(f"not rule fields: {sorted(unknown)}")
+    for name, value in fields.items():
+        setattr(rule, name, value)
+    rule.label = _rule_label(rule.project, rule.label, rule.use_event_value)
     rule.full_clean()
     rule.save()
     return rule

@@ -118,8 +118,9 @@ def project_remove_rater(*, project: LabelingProject, rater: Rater) -> bool:
     return Membership.objects.filter(project=project, rater=rater).delete()[0] > 0
 
 
-def rater_fit_problem(rater: Rater, project: LabelingProject) -> str | None:
-    """Why this rater may not work on this project, or None when they may."""
+def rater_fit_problem(rater: Rater, project: LabelingProject, *, membership: bool = True) -> str | None:
+    """Why this rater may not work on this project, or None when they may (`membership=False`: all but
+    the one check that needs a query)."""
     if not rater.is_active or not rater.user.is_active:
         return "this rater is inactive"
     if not project.is_active:
@@ -128,7 +129,7 @@ def rater_fit_problem(rater: Rater, project: LabelingProject) -> str | None:
         return f"project {project.name!r} is for {', '.join(project.allowed_kinds)} raters, not {rater.kind}"
     if project.domains and not set(project.domains) & set(rater.domains or []):
         return f"project {project.name!r} needs one of the domains {project.domains}"
-    if not Membership.objects.filter(project=project, rater=rater).exists():
+    if membership and not Membership.objects.filter(project=project, rater=rater).exists():
         return f"this rater is not a member of project {project.name!r}"
     return None
 

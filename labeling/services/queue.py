@@ -15,16 +15,18 @@ one task, came from counting locks in one statement and taking them in another):
 Locks are always taken assignment first, then items in id order, so these paths never deadlock.
 """
 import random
+import time
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from ..labels import InvalidLabel, LabelSpec, consensus, same_label
-from ..models import Annotation, Assignment, LabelingProject, QueueItem, Rater
-from .errors import AlreadyFinished, LeaseLost, NothingToUndo
-from .people import rater_check_fits
+from ..models import Annotation, Assignment, LabelingProject, Membership, QueueItem, Rater
+from . import hot
+from .errors import AlreadyFinished, LeaseLost, NotAllowed, NothingToUndo
+from .people import rater_check_fits, rater_fit_problem
 
 # Expired leases of other raters handed back by each `next`: enough to keep up, bounded so `next` stays cheap.
 RECLAIM_PER_CALL = 10
@@ -38,38 +40,72 @@ def item_next(*, rater: Rater, project: LabelingProject, lease: timedelta | None
     leased, labeled or skipped; gold items come instead at the project's gold rate. Raises NotAllowed
     when the rater may not work on the project (membership, kind, domains, inactive).
     """
-    rater_check_fits(rater, project)
+    problem = rater_fit_problem(rater, project, membership=False)
+    if problem:
+        raise NotAllowed(problem, field="project", value=project.pk)
     now = now or timezone.now()
-    own = Assignment.objects.filter(rater=rater, project=project, state=Assignment.State.LEASED).first()
-    if own is not None:
-        if own.expires_at > now:
-            return own
-        _lease_expire(own.pk, now=now)
-    leases_reclaim(project=project, now=now)
     until = now + (lease or project.lease_duration)
-    gold_first = project.gold_rate > 0 and random.random() < project.gold_rate
-    try:
-        if gold_first:
-            return _claim_gold(rater, project, now, until) or _claim(rater, project, now, until)
-        return _claim(rater, project, now, until)
-    except IntegrityError:
-        # The same rater asked twice at once and the other request won: answer with its lease.
-        return Assignment.objects.filter(rater=rater, project=project, state=Assignment.State.LEASED).first()
+    _reclaim_now_and_then(project, now)
+    if project.gold_rate > 0 and random.random() < project.gold_rate:
+        rater_check_fits(rater, project)
+        gold = _claim_gold(rater, project, now, until)
+        if gold is not None:
+            return gold
+    for attempt in range(3):
+        try:
+            found, own = _claim(rater, project, now, until)
+        except IntegrityError:
+            # The same rater asked twice at once and the other request won: answer with its lease.
+            found, own = Assignment.objects.filter(rater=rater, project=project, state=Assignment.State.LEASED).first(), True
+        if found is not None:
+            found.project = project  # the caller's object, so that submit need not fetch it again
+        if own and found is not None:
+            if found.expires_at > now:
+                return found
+            _lease_expire(found.pk, now=now)  # their own lease ran out: its slot goes back, then a new claim
+            continue
+        if found is not None:
+            return found
+        if attempt or not leases_reclaim(project=project, now=now):
+            break  # nothing claimable, and no expired lease to hand back
+    rater_check_fits(rater, project)  # nothing came: say so if the reason is that they are not a member
+    return None
+
+
+_last_reclaim: dict[int, float] = {}
+RECLAIM_EVERY = 1.0  # seconds, per process and project
+
+
+def _reclaim_now_and_then(project: LabelingProject, now: datetime) -> None:
+    """Hand back expired leases at most once a second per process: cheap, and a claim that finds nothing
+    reclaims at once anyway."""
+    clock = time.monotonic()
+    if clock - _last_reclaim.get(project.pk, 0.0) >= RECLAIM_EVERY:
+        _last_reclaim[project.pk] = clock
+        leases_reclaim(project=project, now=now)
 
 
 def _not_held_by(rater: Rater):
     return ~Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater, state__in=Assignment.HELD))
 
 
-def _claim(rater, project, now, until) -> Assignment | None:
+def _claim(rater, project, now, until) -> tuple[Assignment | None, bool]:
+    """(assignment, is_own): the rater's leased assignment if any (live or not), else a new lease, else None."""
+    if connection.vendor == "postgresql":
+        return hot.claim(rater_id=rater.pk, project_id=project.pk, now=now, until=until)
+    own = Assignment.objects.filter(rater=rater, project=project, state=Assignment.State.LEASED).first()
+    if own is not None:
+        return own, True
+    if not Membership.objects.filter(project=project, rater=rater).exists():
+        return None, False
     with transaction.atomic():
         item = (QueueItem.objects.claimable().filter(project=project).filter(_not_held_by(rater)).order_by("id")
                 .select_for_update(skip_locked=True, of=("self",)).only("id").first())
         if item is None:
-            return None
+            return None, False
         QueueItem.objects.filter(pk=item.pk).update(leased_count=F("leased_count") + 1)
         return Assignment.objects.create(item_id=item.pk, project=project, rater=rater, holds_slot=True,
-                                         leased_at=now, expires_at=until)
+                                         leased_at=now, expires_at=until), False
 
 
 def _claim_gold(rater, project, now, until) -> Assignment | None:
@@ -139,9 +175,35 @@ def assignment_submit(*, assignment: Assignment, value, now: datetime | None = N
     again on a submitted assignment returns the first annotation (a retried request). A lease that
     expired still counts while its slot is free; once the slot went to someone else, LeaseLost.
     """
-    project = LabelingProject.objects.get(pk=assignment.project_id)
+    project = assignment.project
     value = LabelSpec.of(project).check(value)
     now = now or timezone.now()
+    if connection.vendor == "postgresql":
+        try:
+            with transaction.atomic():
+                row = hot.submit(assignment_id=assignment.pk, value=value, now=now)
+                if row is not None:
+                    return _submitted(assignment, project, value, now, *row), True
+        except IntegrityError:
+            pass  # this rater's label already on the item: the slow path below says so
+    return _submit(assignment, project, value, now)
+
+
+def _submitted(assignment, project, value, now, annotation_id, item_id, needed, submitted, state) -> Annotation:
+    """After the hot submit, in its transaction: settle the item if it may be done, and describe the annotation."""
+    if submitted >= needed or project.feedback_counts or state != QueueItem.State.OPEN:
+        # The row is locked by the submit; what settling reads of it came back with the submit.
+        item = QueueItem(id=item_id, project_id=project.pk, needed=needed, submitted_count=submitted, state=state)
+        item_settle(item=item, project=project, now=now)
+    annotation = Annotation(id=annotation_id, item_id=item_id, project_id=project.pk, assignment_id=assignment.pk,
+                            rater_id=assignment.rater_id, value=value, provenance=Annotation.Provenance.HUMAN,
+                            created_at=now)
+    annotation._state.adding = False
+    return annotation
+
+
+def _submit(assignment: Assignment, project: LabelingProject, value, now: datetime) -> tuple[Annotation, bool]:
+    """Every submit on SQLite, and on PostgreSQL the rarer cases: a retry, an expired lease, a gold item."""
     with transaction.atomic():
         lease = Assignment.objects.select_for_update().get(pk=assignment.pk)
         if lease.state == Assignment.State.SUBMITTED:

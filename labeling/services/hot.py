@@ -1,0 +1,90 @@
+"""The queue's hot path on PostgreSQL: a claim and a submit, each one statement.
+
+The ORM versions in queue.py do the same in several round trips (and are what SQLite runs); these
+exist because `next` and `submit` are what 50 raters call hundreds of times a second. The
+statements keep the same invariants: the claim locks the oldest claimable item with FOR UPDATE
+SKIP LOCKED and takes a slot in the same statement; the submit locks the lease, then the item.
+"""
+import orjson
+from django.db import connection
+
+from ..models import Annotation, Assignment, Membership, QueueItem
+
+A, Q, M, N = (Assignment._meta.db_table, QueueItem._meta.db_table, Membership._meta.db_table,
+              Annotation._meta.db_table)
+_COLUMNS = [f.column for f in Assignment._meta.concrete_fields]
+_ATTNAMES = [f.attname for f in Assignment._meta.concrete_fields]
+_SELECT = ", ".join(_COLUMNS)
+
+# The item predicate repeats CLAIMABLE (models.py) exactly, so PostgreSQL reads the partial index.
+# A lease is ephemeral, so its commit does not wait for the disk (synchronous_commit off for this one
+# statement's transaction): a server crash can at most forget the newest leases, together with their
+# slot counts, since WAL stays atomic and in order; the next submit's durable commit flushes them anyway.
+CLAIM = f"""
+WITH quick AS (
+    SELECT set_config('synchronous_commit', 'off', true)
+), own AS (
+    SELECT {_SELECT} FROM {A} WHERE rater_id = %(rater)s AND project_id = %(project)s AND state = 'leased'
+), candidate AS (
+    SELECT q.id FROM {Q} q
+     WHERE NOT EXISTS (SELECT 1 FROM own) AND EXISTS (SELECT 1 FROM quick)
+       AND EXISTS (SELECT 1 FROM {M} m WHERE m.project_id = %(project)s AND m.rater_id = %(rater)s)
+       AND q.project_id = %(project)s AND NOT q.is_gold AND q.state = 'open'
+       AND q.submitted_count < (q.needed - q.leased_count)
+       AND NOT EXISTS (SELECT 1 FROM {A} a WHERE a.item_id = q.id AND a.rater_id = %(rater)s
+                                             AND a.state IN ('leased', 'submitted', 'skipped'))
+     ORDER BY q.id
+     LIMIT 1
+     FOR UPDATE OF q SKIP LOCKED
+), taken AS (
+    UPDATE {Q} q SET leased_count = q.leased_count + 1 FROM candidate WHERE q.id = candidate.id RETURNING q.id
+), leased AS (
+    INSERT INTO {A} (item_id, project_id, rater_id, state, is_gold, holds_slot, leased_at, expires_at, skip_reason)
+    SELECT taken.id, %(project)s, %(rater)s, 'leased', false, true, %(now)s, %(until)s, '' FROM taken
+    RETURNING {_SELECT}
+)
+SELECT true, {_SELECT} FROM own UNION ALL SELECT false, {_SELECT} FROM leased
+"""
+
+
+def claim(*, rater_id: int, project_id: int, now, until) -> tuple[Assignment | None, bool]:
+    """(assignment, is_own): the rater's leased assignment in the project (live or not) if there is one,
+    else a new lease on the oldest claimable item, else (None, False) (no work, or not a member)."""
+    with connection.cursor() as cursor:
+        cursor.execute(CLAIM, {"rater": rater_id, "project": project_id, "now": now, "until": until})
+        row = cursor.fetchone()
+    if row is None:
+        return None, False
+    return Assignment.from_db(connection.alias, _ATTNAMES, row[1:]), row[0]
+
+
+SUBMIT = f"""
+WITH lease AS (
+    SELECT id, item_id, rater_id, project_id FROM {A}
+     WHERE id = %(assignment)s AND state = 'leased' AND holds_slot AND NOT is_gold
+     FOR UPDATE
+), item AS (
+    UPDATE {Q} q SET leased_count = q.leased_count - 1, submitted_count = q.submitted_count + 1
+      FROM lease WHERE q.id = lease.item_id
+    RETURNING q.id, q.needed, q.submitted_count, q.state
+), annotation AS (
+    INSERT INTO {N} (item_id, project_id, assignment_id, rater_id, actor, provenance, value, created_at)
+    SELECT lease.item_id, lease.project_id, lease.id, lease.rater_id, '', 'human', %(value)s::jsonb, %(now)s
+      FROM lease, item
+    RETURNING id
+), finished AS (
+    UPDATE {A} SET state = 'submitted', holds_slot = false, finished_at = %(now)s
+     WHERE id = (SELECT lease.id FROM lease) AND EXISTS (SELECT 1 FROM annotation)
+    RETURNING id
+)
+SELECT annotation.id, item.id, item.needed, item.submitted_count, item.state FROM annotation, item, finished
+"""
+
+
+def submit(*, assignment_id: int, value, now) -> tuple | None:
+    """Turn a live, slot-holding, non-gold lease into an annotation: (annotation id, item id, needed,
+    submitted, item state), or None when the lease is in any other state (the caller's slow path decides).
+    Run it inside the transaction that settles the item."""
+    with connection.cursor() as cursor:
+        cursor.execute(SUBMIT, {"assignment": assignment_id, "value": orjson.dumps(value).decode(), "now": now})
+        return cursor.fetchone()
