@@ -2,7 +2,9 @@
 
 Each step is a task that takes a batch id and claims its work with a conditional UPDATE of the
 batch's status, so starting the pipeline twice for one batch does the work once. `validate` gives
-each batch its verdict (admitted or quarantined); `route` queues an admitted batch's records in the
+each batch its verdict (admitted or quarantined); a batch over SIEVE_VALIDATE_CHUNK_ROWS rows is
+profiled in chunks by a chord, which `validate` replaces itself with, so the steps after it run
+once the chord's merge has recorded the verdict. `route` queues an admitted batch's records in the
 labeling projects its source feeds (and does nothing for a quarantined one). A batch an admin
 approves later is routed when it becomes admitted (the `batch_admitted` signal).
 """
