@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand
 
 from collection import services
 from collection.models import Source
+from labeling.demo import demo_labeling
 from validation.models import Baseline
 from validation.services import baseline_create_from_file
 
@@ -75,6 +76,7 @@ class Command(BaseCommand):
                                    actor="command:demo")
             for seed, drift in ((1, False), (2, True))
         ]
+        labeling = demo_labeling(source=source, clean_batch=batches[0][0], password=password)
         url = f"http://127.0.0.1:{port}"
         self.stdout.write(self.style.SUCCESS("\nSieve demo is ready."))
         self.stdout.write(f"  Data quality: {url}/quality/   (login {DEMO_USER} / {password})")
@@ -83,5 +85,12 @@ class Command(BaseCommand):
         self.stdout.write(f"  Demo source:  {DEMO_SOURCE}, API key {raw}")
         for (batch, created), expect in zip(batches, ("admitted", "quarantined with drift")):
             state = "new" if created else "already there"
-            self.stdout.write(f"  Demo batch:   {url}/api/v1/batches/{batch.pk} ({state}; will be {expect})")
+            batch.refresh_from_db(fields=["status"])
+            now = batch.status if batch.status in ("admitted", "quarantined") else f"will be {expect}"
+            self.stdout.write(f"  Demo batch:   {url}/api/v1/batches/{batch.pk} ({state}; {now})")
+        raters = ", ".join(r.user.get_username() for r in labeling["raters"])
+        self.stdout.write(f"  Label:        {url}/label/   (login {raters} / {password})")
+        for project in labeling["projects"]:
+            self.stdout.write(f"  Project:      {url}/label/admin/projects/{project.pk}/ "
+                              f"({project.name}, {labeling['items'][project.name]} items)")
         self.stdout.write(f"  Try:          curl -H 'Authorization: Bearer {raw}' {url}/api/v1/batches\n")
