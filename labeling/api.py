@@ -50,6 +50,11 @@ class PersonView(APIView):
             raise NotFound(f"no project {pk} that you belong to")
         return project
 
+    def lease_data(self, lease) -> dict:
+        """A lease as the rater sees it, with the record it is about."""
+        lease.record = selectors.item_record(item_id=lease.item_id)
+        return AssignmentSerializer(lease, context={"request": self.request}).data
+
     def rater(self):
         rater = selectors.rater_of(self.request.user)
         if rater is None:
@@ -124,15 +129,21 @@ class ProjectNext(PersonView):
         responses={200: AssignmentSerializer, 204: OpenApiResponse(description="No work left for you.")},
     )
     def get(self, request, pk: int):
-        project = self.project(pk)
+        rater = self.rater()
+        # Membership is part of the claim itself; only when nothing comes back is it looked up apart,
+        # to answer 404 for a project that is not the rater's rather than 204.
+        project = LabelingProject.objects.filter(pk=pk).first()
+        if project is None:
+            raise NotFound(f"no project {pk} that you belong to")
         try:
-            lease = services.item_next(rater=self.rater(), project=project)
+            lease = services.item_next(rater=rater, project=project)
         except services.LabelingError as exc:
+            if selectors.project_get(user=request.user, project_id=pk) is None:
+                raise NotFound(f"no project {pk} that you belong to") from None
             raise refused(exc) from None
         if lease is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        lease = selectors.assignment_of(user=request.user, assignment_id=lease.pk)
-        return Response(AssignmentSerializer(lease, context={"request": request}).data)
+        return Response(self.lease_data(lease))
 
 
 class ProjectUndo(PersonView):
@@ -146,8 +157,7 @@ class ProjectUndo(PersonView):
             lease = services.annotation_undo_last(rater=self.rater(), project=project)
         except services.LabelingError as exc:
             raise refused(exc) from None
-        lease = selectors.assignment_of(user=request.user, assignment_id=lease.pk)
-        return Response(AssignmentSerializer(lease, context={"request": request}).data)
+        return Response(self.lease_data(lease))
 
 
 class ProjectHistory(PersonView):
@@ -199,7 +209,7 @@ class AssignmentDetail(PersonView):
     @extend_schema(operation_id="labeling_assignment_get", summary="One of your assignments",
                    responses=AssignmentSerializer)
     def get(self, request, pk: int):
-        return Response(AssignmentSerializer(self.assignment(pk), context={"request": request}).data)
+        return Response(self.lease_data(self.assignment(pk)))
 
 
 class TokenIssue(APIView):

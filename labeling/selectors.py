@@ -1,10 +1,12 @@
 """Reads of the labeling app that the API, the pages and the admin share."""
+import json
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from collection.models import Batch
+from collection.models import Batch, Record
 
 from .labels import consensus, same_label
 from .models import Annotation, Assignment, LabelingProject, Membership, QueueItem, Rater, RoutedBatch
@@ -14,7 +16,10 @@ def rater_of(user) -> Rater | None:
     """The rater profile of a user, or None (an admin who does not label, a source's key)."""
     if not getattr(user, "pk", None):
         return None
-    return Rater.objects.select_related("user").filter(user_id=user.pk).first()
+    rater = Rater.objects.filter(user_id=user.pk).first()
+    if rater is not None:
+        rater.user = user  # the request's own user object: no second query for it
+    return rater
 
 
 def project_list(*, user) -> QuerySet[LabelingProject]:
@@ -39,9 +44,25 @@ def project_items(*, project: LabelingProject, user) -> QuerySet[QueueItem]:
 
 
 def assignment_of(*, user, assignment_id: int) -> Assignment | None:
-    """One of the user's own assignments; another rater's is None (a 404, never a 403 that confirms it exists)."""
-    return (Assignment.objects.select_related("item__record", "project", "rater__user")
-            .filter(pk=assignment_id, rater__user_id=user.pk).first())
+    """One of the user's own assignments, with its project; another rater's is None (a 404, never a 403
+    that confirms it exists)."""
+    return (Assignment.objects.select_related("project").filter(pk=assignment_id, rater__user_id=user.pk).first())
+
+
+_RECORD_SQL = f"""
+SELECT r.external_id, r.features, r.observed_at FROM {Record._meta.db_table} r
+  JOIN {QueueItem._meta.db_table} q ON q.record_id = r.id WHERE q.id = %s
+"""
+
+
+def item_record(*, item_id: int) -> Record:
+    """The record an item is about (external id, features, observed time): what a rater is shown."""
+    with connection.cursor() as cursor:
+        cursor.execute(_RECORD_SQL, [item_id])
+        external_id, features, observed_at = cursor.fetchone()
+    if isinstance(features, str):
+        features = json.loads(features)
+    return Record(external_id=external_id, features=features, observed_at=observed_at)
 
 
 def rater_history(*, rater: Rater, project: LabelingProject | None = None, limit: int = 20) -> list[Assignment]:

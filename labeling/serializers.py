@@ -34,7 +34,7 @@ class AssignmentSerializer(serializers.ModelSerializer):
 
     item = serializers.IntegerField(source="item_id")
     project = serializers.IntegerField(source="project_id")
-    record = RecordSerializer(source="item.record")
+    record = RecordSerializer()  # attached by the view (selectors.item_record)
     annotation_url = serializers.SerializerMethodField()
     skip_url = serializers.SerializerMethodField()
 

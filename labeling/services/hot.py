@@ -6,6 +6,7 @@ statements keep the same invariants: the claim locks the oldest claimable item w
 SKIP LOCKED and takes a slot in the same statement; the submit locks the lease, then the item.
 """
 import orjson
+import psycopg
 from django.db import connection
 
 from ..models import Annotation, Assignment, Membership, QueueItem
@@ -17,6 +18,8 @@ _ATTNAMES = [f.attname for f in Assignment._meta.concrete_fields]
 _SELECT = ", ".join(_COLUMNS)
 
 # The item predicate repeats CLAIMABLE (models.py) exactly, so PostgreSQL reads the partial index.
+# "OFFSET 0" keeps the rater check a probe per candidate (index assignment_item_once_per_rater):
+# as an anti-join PostgreSQL would read all of the rater's assignments, which grow with their work.
 # A lease is ephemeral, so its commit does not wait for the disk (synchronous_commit off for this one
 # statement's transaction): a server crash can at most forget the newest leases, together with their
 # slot counts, since WAL stays atomic and in order; the next submit's durable commit flushes them anyway.
@@ -32,7 +35,7 @@ WITH quick AS (
        AND q.project_id = %(project)s AND NOT q.is_gold AND q.state = 'open'
        AND q.submitted_count < (q.needed - q.leased_count)
        AND NOT EXISTS (SELECT 1 FROM {A} a WHERE a.item_id = q.id AND a.rater_id = %(rater)s
-                                             AND a.state IN ('leased', 'submitted', 'skipped'))
+                                             AND a.state IN ('leased', 'submitted', 'skipped') OFFSET 0)
      ORDER BY q.id
      LIMIT 1
      FOR UPDATE OF q SKIP LOCKED
@@ -47,12 +50,19 @@ SELECT true, {_SELECT} FROM own UNION ALL SELECT false, {_SELECT} FROM leased
 """
 
 
+def _run(sql: str, params: dict):
+    """Execute as a server-side prepared statement on Django's connection (and in its transaction):
+    planning these statements costs more than running them, so each connection plans them once."""
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchone()
+
+
 def claim(*, rater_id: int, project_id: int, now, until) -> tuple[Assignment | None, bool]:
     """(assignment, is_own): the rater's leased assignment in the project (live or not) if there is one,
     else a new lease on the oldest claimable item, else (None, False) (no work, or not a member)."""
-    with connection.cursor() as cursor:
-        cursor.execute(CLAIM, {"rater": rater_id, "project": project_id, "now": now, "until": until})
-        row = cursor.fetchone()
+    row = _run(CLAIM, {"rater": rater_id, "project": project_id, "now": now, "until": until})
     if row is None:
         return None, False
     return Assignment.from_db(connection.alias, _ATTNAMES, row[1:]), row[0]
@@ -85,6 +95,4 @@ def submit(*, assignment_id: int, value, now) -> tuple | None:
     """Turn a live, slot-holding, non-gold lease into an annotation: (annotation id, item id, needed,
     submitted, item state), or None when the lease is in any other state (the caller's slow path decides).
     Run it inside the transaction that settles the item."""
-    with connection.cursor() as cursor:
-        cursor.execute(SUBMIT, {"assignment": assignment_id, "value": orjson.dumps(value).decode(), "now": now})
-        return cursor.fetchone()
+    return _run(SUBMIT, {"assignment": assignment_id, "value": orjson.dumps(value).decode(), "now": now})
