@@ -53,6 +53,7 @@ class FeedbackRuleForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.project = project
         self.fields["label"] = self._label_field(project)
+        self.order_fields(["name", "signal", "op", "threshold", "label", "use_event_value", "enabled", "position"])
         self.signals = sorted(set(FeedbackEvent.Signal.values) | set(
             project.feedback_rules.values_list("signal", flat=True)))
 
@@ -73,8 +74,7 @@ class FeedbackRuleForm(forms.Form):
         return forms.CharField(max_length=project.text_max_length, required=False, help_text=help_text)
 
     def clean_threshold(self):
-        text = self.cleaned_data["threshold"].strip()
-        return text
+        return self.cleaned_data["threshold"].strip()
 
     def clean(self):
         data = super().clean()

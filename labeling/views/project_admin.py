@@ -2,6 +2,7 @@
 agreement with consensus; its feedback mapping rules with a preview before saving; feedback-vs-human conflicts."""
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import ValidationError
 from django.db.models import Avg, Count, F, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -11,7 +12,7 @@ from ..forms import FeedbackRuleForm
 from ..labels import InvalidLabel, label_key
 from ..models import Annotation, FeedbackRule, LabelingProject, Membership, QueueItem
 from ..selectors import feedback_conflicts, gold_accuracy, project_stats
-from ..services import feedback as feedback_services
+from ..services.feedback import feedback_rule_create, feedback_rule_update, feedback_rules_preview
 from .display import label_text
 
 # Free-text labels agree when their normalised texts do, which the database cannot compare: the
@@ -119,6 +120,8 @@ def _rule_form_page(request, project: LabelingProject, rule: FeedbackRule | None
                 saved = _rule_save(candidate, rule, by=request.user)
             except InvalidLabel as exc:
                 form.add_error("label", str(exc))
+            except ValidationError as exc:
+                form.add_error(None, exc)
             else:
                 messages.success(request, f"Rule “{saved}” saved.")
                 if request.headers.get("HX-Request"):
@@ -140,8 +143,8 @@ def _rule_save(candidate: FeedbackRule, rule: FeedbackRule | None, *, by) -> Fee
               "label": candidate.label, "use_event_value": candidate.use_event_value, "name": candidate.name,
               "position": candidate.position, "enabled": candidate.enabled}
     if rule is None:
-        return feedback_services.feedback_rule_create(project=candidate.project, created_by=by, **fields)
-    return feedback_services.feedback_rule_update(rule=rule, **fields)
+        return feedback_rule_create(project=candidate.project, created_by=by, **fields)
+    return feedback_rule_update(rule=rule, **fields)
 
 
 def rule_preview(project: LabelingProject, candidate: FeedbackRule) -> dict:
@@ -150,7 +153,7 @@ def rule_preview(project: LabelingProject, candidate: FeedbackRule) -> dict:
     disabled = not candidate.enabled
     candidate.enabled = True  # a rule saved switched off is previewed as it would work once switched on
     others = [r for r in project.feedback_rules.filter(enabled=True) if r.pk != candidate.pk]
-    result = feedback_services.feedback_rules_preview(project=project, rules=[*others, candidate], limit=PREVIEW_EVENTS)
+    result = feedback_rules_preview(project=project, rules=[*others, candidate], limit=PREVIEW_EVENTS)
     mine = [row for row in result["rows"] if row["rule"] is candidate]
     labels: dict[str, int] = {}
     for row in mine:
@@ -171,6 +174,7 @@ def rule_preview(project: LabelingProject, candidate: FeedbackRule) -> dict:
 @staff_member_required
 def conflicts_page(request, pk: int):
     project = get_object_or_404(LabelingProject, pk=pk)
-    conflicts = [{**c, "human_text": label_text(project, c["human"]), "feedback_text": label_text(project, c["feedback"])}
+    conflicts = [{**c, "human_text": label_text(project, c["human"]),
+                  "feedback_text": label_text(project, c["feedback"])}
                  for c in feedback_conflicts(project=project, limit=200)]
     return render(request, "labeling/admin_conflicts.html", {"project": project, "conflicts": conflicts})

@@ -106,7 +106,8 @@ def test_password_reset_by_email_reaches_a_rater(client, project, make_rater, ma
     link = re.search(r"http://\S+/accounts/reset/\S+/", mailoutbox[0].body).group(0)
     form = client.get(link, follow=True)
     assert "Choose your password" in form.content.decode()
-    done = client.post(form.redirect_chain[-1][0], {"new_password1": "a-new-secret-42", "new_password2": "a-new-secret-42"})
+    done = client.post(form.redirect_chain[-1][0],
+                       {"new_password1": "a-new-secret-42", "new_password2": "a-new-secret-42"})
     assert done.status_code == 302
     assert client.login(username="gina", password="a-new-secret-42")
 
@@ -117,7 +118,8 @@ def test_password_reset_by_email_reaches_a_rater(client, project, make_rater, ma
 def test_the_page_shows_the_record_safe_instructions_and_the_keys(client, source, make_rater):
     project = services.project_create(
         name="pictures", choices=CHOICES, sources=[source],
-        instructions="Label the **mood**.\n\n<script>alert('x')</script><img src=x onerror=alert(1)>[ok](javascript:alert(2))")
+        instructions=("Label the **mood**.\n\n<script>alert('x')</script><img src=x onerror=alert(1)>"
+                      "[ok](javascript:alert(2))"))
     batch = batch_of_records(source, 0)
     from collection.models import Record
 
@@ -277,13 +279,13 @@ def test_a_rule_is_saved_from_the_page_and_edited_with_its_preview(admin_client,
     edit = f"{url}{rule.pk}/"
     page = work(admin_client.get(edit))
     assert 'value="down"' in page and "Edit rule thumbs down" in page
-    preview = work(admin_client.post(edit, {"name": "thumbs", "signal": "thumbs", "op": "in", "threshold": "up, down",
-                                            "label": "neutral", "enabled": "on", "preview": "1"}, HTTP_HX_REQUEST="true"))
+    changed = {"name": "thumbs", "signal": "thumbs", "op": "in", "threshold": "up, down", "label": "neutral",
+               "enabled": "on"}
+    preview = work(admin_client.post(edit, {**changed, "preview": "1"}, HTTP_HX_REQUEST="true"))
     assert re.search(r'id="preview-matched">10<', preview)
     rule.refresh_from_db()
     assert rule.threshold == "down"
-    answer = admin_client.post(edit, {"name": "thumbs", "signal": "thumbs", "op": "in", "threshold": "up, down",
-                                      "label": "neutral", "enabled": "on", "save": "1"}, HTTP_HX_REQUEST="true")
+    answer = admin_client.post(edit, {**changed, "save": "1"}, HTTP_HX_REQUEST="true")
     assert answer.status_code == 204 and answer["HX-Redirect"] == url
     rule.refresh_from_db()
     assert (rule.op, rule.threshold, rule.label) == ("in", ["up", "down"], "neutral")
@@ -395,8 +397,9 @@ def test_an_end_user_labels_five_items_on_a_phone_sized_screen(live_server, brow
         log_in_as_rater(page, live_server.url, "eve")
         page.goto(f"{live_server.url}/label/projects/{project.pk}/")
         page.wait_for_selector("#label-form")
-        wide = page.evaluate("""[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391)
-                                .map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + e.getBoundingClientRect().right)""")
+        wide = page.evaluate("[...document.querySelectorAll('body *')]"
+                             ".filter(e => e.getBoundingClientRect().right > 391)"
+                             ".map(e => `${e.tagName}.${e.className} ${e.getBoundingClientRect().right}`)")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, wide  # nothing wider than the phone
         box = page.locator(".choice").first.bounding_box()
         assert box["height"] >= 44  # a finger-sized target
