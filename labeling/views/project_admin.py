@@ -24,9 +24,7 @@ PREVIEW_SAMPLE = 20
 
 @staff_member_required
 def projects_page(request):
-    projects = LabelingProject.objects.annotate(
-        member_count=Count("memberships", distinct=True)).order_by("-is_active", "name")
-    rows = [{"project": p, **project_stats(project=p)} for p in projects]
+    rows = [{"project": p, **project_stats(project=p)} for p in LabelingProject.objects.order_by("-is_active", "name")]
     return render(request, "labeling/admin_projects.html", {"rows": rows})
 
 

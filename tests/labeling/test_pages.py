@@ -186,6 +186,19 @@ def test_skip_with_a_reason_then_undo_brings_back_the_last_label(client, project
     assert not Annotation.objects.filter(rater=rater, undone_at__isnull=True).exists()
 
 
+def test_a_multiple_choice_label_is_every_ticked_choice(client, source, make_rater):
+    project = services.project_create(name="topics", label_kind=LabelingProject.LabelKind.MULTIPLE, choices=CHOICES,
+                                      overlap=1, sources=[source])
+    services.batch_route(batch_id=batch_of_records(source, 2).pk)
+    rater = make_rater("gina", join=project)
+    page = work(signed_in(client, rater).get(f"/label/projects/{project.pk}/"))
+    assert page.count('type="checkbox" name="value"') == 3
+    lease = live_assignment(rater, project)
+    work(client.post(f"/label/projects/{project.pk}/submit", {"assignment": lease.pk, "value": ["neutral", "positive"]},
+                     HTTP_HX_REQUEST="true"))
+    assert Annotation.objects.get(rater=rater).value == ["positive", "neutral"]  # in the project's order
+
+
 def test_the_page_says_clearly_when_the_queue_is_empty(client, project, make_rater):
     page = work(signed_in(client, make_rater("gina", password=PASSWORD)).get(f"/label/projects/{project.pk}/"))
     assert 'id="queue-empty"' in page and "Nothing left for you to label" in page
