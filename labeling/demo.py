@@ -39,7 +39,7 @@ def demo_labeling(*, source: Source, clean_batch: Batch, password: str, actor: s
     raters = [_rater(name, kind, domains, password) for name, kind, domains in RATERS]
     orders = _project(ORDERS, source, instructions=INSTRUCTIONS, overlap=3, gold_rate=0.1,
                       allowed_kinds=[Rater.Kind.GENERALIST, Rater.Kind.EXPERT, Rater.Kind.END_USER])
-    experts = _project(EXPERTS, source, instructions="The same orders, for payments experts only: one expert label each.",
+    experts = _project(EXPERTS, source, instructions="The same orders, for payments experts: one expert label each.",
                        overlap=1, gold_rate=0.0, allowed_kinds=[Rater.Kind.EXPERT], domains=["payments"])
     services.project_add_raters(project=orders, raters=raters)
     services.project_add_raters(project=experts, raters=[r for r in raters if r.kind == Rater.Kind.EXPERT])
