@@ -27,7 +27,7 @@
           pointRadius: s.drifted.map((d) => (d ? 5 : 2)), spanGaps: true },
         { label: "threshold", data: s.thresholds, borderColor: RED, borderDash: [6, 4], pointRadius: 0,
           stepped: "middle", spanGaps: true } ] },
-      options: { animation: false, interaction: { mode: "index", intersect: false },
+      options: { animation: false, maintainAspectRatio: false, interaction: { mode: "index", intersect: false },
         scales: { y: { beginAtZero: true, title: { display: true, text: s.metric } } },
         plugins: { tooltip: { callbacks: { afterBody: (items) =>
           (s.drifted[items[0].dataIndex] ? "drifted this day; " : "") + `${s.batches[items[0].dataIndex]} batch(es)` } } } },
@@ -42,8 +42,8 @@
       data: { labels: s.days.map((d) => d.day), datasets: [{
         label: canvas.getAttribute("aria-label"), data: s.days.map((d) => d[key]),
         borderColor: rate ? RED : BLUE, backgroundColor: rate ? RED : BLUE, pointRadius: rate ? 2 : 0, spanGaps: true }] },
-      options: { animation: false, plugins: { legend: { display: false } },
-        scales: { y: rate ? { min: 0, max: 1, title: { display: true, text: "share quarantined" } } : { beginAtZero: true } } },
+      options: { animation: false, maintainAspectRatio: false, plugins: { legend: { display: false } },
+        scales: { y: rate ? { min: 0, max: 1, title: { display: true, text: "share quarantined" } } : { beginAtZero: true, ticks: { precision: 0 } } } },
     });
   }
 

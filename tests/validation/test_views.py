@@ -172,10 +172,14 @@ def chart_data(page, canvas_id: str) -> list[dict]:
 @pytest.mark.browser
 def test_an_admin_sees_a_source_s_arrivals_volume_and_quarantine_rate(
         live_server, page, source, tmp_path, django_user_model, screenshots):
+    import datetime
+
     from collection import services as collection_services
 
     django_user_model.objects.create_superuser("admin", "a@example.com", "admin-pass-123")
     collection_services.source_key_create(source=source, name="checkout web")
+    source.expected_interval = datetime.timedelta(hours=6)
+    source.save()
     batch = quarantined_batch(source, tmp_path)
     drifting_days(batch, 45)
     log_in(page, live_server.url, "admin", "admin-pass-123", next_url="/quality/sources/")
@@ -187,7 +191,9 @@ def test_an_admin_sees_a_source_s_arrivals_volume_and_quarantine_rate(
     assert any(r and r > 0 for r in rates) and all(r is None or 0 <= r <= 1 for r in rates)
     assert page.locator("#chart-records").bounding_box()["height"] > 50
     assert "checkout web" in page.inner_text("#keys")
-    page.screenshot(path=str(screenshots / "source.png"), full_page=True)
+    assert "On time" in page.inner_text("#freshness")
+    page.set_viewport_size({"width": 1280, "height": 1400})
+    page.screenshot(path=str(screenshots / "source.png"))  # the top: health, charts, baselines, keys
     assert (screenshots / "source.png").stat().st_size > 10_000
 
 
