@@ -42,13 +42,16 @@ def source_silences(*, now=None) -> list[dict]:
 
 
 def quality_overview() -> dict:
-    """Counts of batches by status, open alerts, and the sources silent past their interval."""
+    """Counts of batches by status, and the sources silent past their interval."""
     counts = dict(Batch.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     return {
         "counts": [(status.label, counts.get(status.value, 0), status.value) for status in Batch.Status],
-        "alerts": Alert.objects.filter(resolved_at__isnull=True).select_related("source")[:50],
         "silent": [s for s in source_silences() if s["silent"]],
     }
+
+
+def open_alerts():
+    return Alert.objects.filter(resolved_at__isnull=True).select_related("source").order_by("-last_seen_at", "-id")
 
 
 def batch_rows(batches):
@@ -199,13 +202,13 @@ DRIFT_METRICS = {"numeric": ("wasserstein", "psi", "js", "ks"), "categorical": (
 LABEL_METRIC = "label"
 
 
-def drift_metrics(baseline: Baseline, feature: str) -> tuple[str, ...]:
+def drift_metrics(baseline: Baseline, feature: str, thresholds: Thresholds | None = None) -> tuple[str, ...]:
     """The metrics the drift chart can show for a feature, the deciding one first."""
     schema = baseline.schema or {}
     if feature == schema.get("label"):
         return (LABEL_METRIC,)
     kind = schema.get("features", {}).get(feature, {}).get("kind", "numeric")
-    thresholds = Thresholds.from_dict(baseline.thresholds or {})
+    thresholds = thresholds or Thresholds.from_dict(baseline.thresholds or {})
     choices = DRIFT_METRICS.get(kind, DRIFT_METRICS["numeric"])
     with_threshold = [m for m in choices if thresholds.get(feature, m) is not None]
     return tuple(with_threshold + [m for m in choices if m not in with_threshold])
@@ -249,7 +252,8 @@ def drift_features(baseline: Baseline, *, start: dt.date, end: dt.date) -> tuple
     if label in schema.get("features", {}) and days:
         counts[label] = sum(drift_series(baseline, feature=label, metric=LABEL_METRIC, start=start,
                                          end=end)["drifted"])
-    rows = [{"feature": name, "kind": spec.get("kind", ""), "metric": drift_metrics(baseline, name)[0],
+    thresholds = Thresholds.from_dict(baseline.thresholds or {})
+    rows = [{"feature": name, "kind": spec.get("kind", ""), "metric": drift_metrics(baseline, name, thresholds)[0],
              "drifted_days": counts[name]}
             for name, spec in schema.get("features", {}).items()]
     rows.sort(key=lambda r: (-r["drifted_days"], r["feature"]))

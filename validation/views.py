@@ -23,8 +23,9 @@ CHARTS_PER_PAGE = 12
 
 @staff_member_required
 def quality_home(request):
-    page = _page(request, selectors.quarantine_queue(), 50)
-    return render(request, "validation/home.html", {**selectors.quality_overview(), "queue": page})
+    return render(request, "validation/home.html", {
+        **selectors.quality_overview(), "queue": _page(request, selectors.quarantine_queue(), 50),
+        "alerts": _page(request, selectors.open_alerts(), 50, "alerts")})
 
 
 @staff_member_required

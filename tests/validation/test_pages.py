@@ -205,3 +205,17 @@ def test_a_baseline_of_another_source_is_not_listed(admin_client, source):
     theirs = make_baseline(other)
     html = admin_client.get(f"/quality/sources/{source.pk}/").content.decode()
     assert f"/baselines/{theirs.pk}/" not in html and Baseline.objects.count() == 1
+
+
+def test_the_open_alerts_are_paged(admin_client):
+    from validation.models import Alert
+
+    sources = Source.objects.bulk_create([Source(name=f"s{i:02d}", kind="app") for i in range(51)])
+    now = timezone.now()
+    Alert.objects.bulk_create([Alert(source=s, kind="silent_source", message=f"quiet {s.name}",
+                                     last_seen_at=now - dt.timedelta(minutes=i)) for i, s in enumerate(sources)])
+    Alert.objects.create(source=sources[0], kind="warn", message="closed", resolved_at=now)
+    first = admin_client.get("/quality/").content.decode()
+    assert "quiet s00" in first and "quiet s50" not in first and "closed" not in first
+    second = admin_client.get("/quality/?alerts=2").content.decode()
+    assert "quiet s50" in second and "quiet s49" not in second
