@@ -155,12 +155,15 @@ class Membership(models.Model):
 
 class QueueItemQuerySet(models.QuerySet):
     def claimable(self):
-        """Open, not gold, with a free slot: what `next` may hand out (the partial index below, exactly)."""
-        return self.filter(CLAIMABLE)
+        """Open, not gold, with a free slot: what `next` may hand out (read through the partial index below)."""
+        return self.filter(OPEN_REGULAR, submitted_count__lt=F("needed") - F("leased_count"))
 
 
-# The claim's predicate and the partial index's must be the same expression, so PostgreSQL uses the index.
-CLAIMABLE = Q(state="open", is_gold=False, submitted_count__lt=F("needed") - F("leased_count"))
+# The partial index over open regular items. It leaves the slot counters out on purpose: an update of
+# the counters (every claim and submit) then touches no index and stays a HOT update. The items it
+# holds that have no free slot are those with a live lease, at most one per rater and project, so a
+# claim skips at most that many rows, whatever the size of the queue.
+OPEN_REGULAR = Q(state="open", is_gold=False)
 
 
 class QueueItem(models.Model):
@@ -207,9 +210,8 @@ class QueueItem(models.Model):
                                    name="queueitem_agreement_share"),
         ]
         indexes = [
-            # `next` reads the head of this index: open items with a free slot, oldest first. Its size
-            # is the unfinished work, and a claim touches the first row it may lock, whatever the queue's size.
-            models.Index(fields=["project", "id"], condition=CLAIMABLE, name="queueitem_claimable"),
+            # `next` reads the head of this index: open items, oldest first (see OPEN_REGULAR).
+            models.Index(fields=["project", "id"], condition=OPEN_REGULAR, name="queueitem_open"),
             models.Index(fields=["project", "id"], condition=Q(is_gold=True), name="queueitem_gold"),
             models.Index(fields=["project", "state"], name="queueitem_project_state"),
         ]
@@ -233,8 +235,10 @@ class Assignment(models.Model):
 
     item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="assignments")
     # Denormalised from the item: one live lease per rater and project is a constraint on this table.
-    project = models.ForeignKey(LabelingProject, on_delete=models.CASCADE, related_name="+")
-    rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="assignments")
+    # Neither gets an index of its own: the indexes below start with them, and every index is paid
+    # for on each claim and submit.
+    project = models.ForeignKey(LabelingProject, on_delete=models.CASCADE, related_name="+", db_index=False)
+    rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="assignments", db_index=False)
     state = models.CharField(max_length=10, choices=State.choices, default=State.LEASED)
     is_gold = models.BooleanField(default=False)
     # True while this lease holds one of the item's slots (leased_count); an expired lease gives it back.
@@ -283,15 +287,18 @@ class Annotation(models.Model):
     project = models.ForeignKey(LabelingProject, on_delete=models.CASCADE, related_name="+", db_index=False)
     assignment = models.OneToOneField(Assignment, null=True, blank=True, on_delete=models.CASCADE,
                                       related_name="annotation")
-    rater = models.ForeignKey(Rater, null=True, blank=True, on_delete=models.PROTECT, related_name="annotations")
+    rater = models.ForeignKey(Rater, null=True, blank=True, on_delete=models.PROTECT, related_name="annotations",
+                              db_index=False)  # annotation_rater_recent starts with it
     actor = models.CharField(max_length=64, blank=True, help_text="Pseudonym of the feedback's actor.")
     provenance = models.CharField(max_length=20, choices=Provenance.choices, default=Provenance.HUMAN)
     value = models.JSONField()
     # Gold items: whether the value matched the known answer (rater quality).
     correct = models.BooleanField(null=True, blank=True)
-    rule = models.ForeignKey("FeedbackRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Both empty on human labels, so indexed only where set (partial indexes below).
+    rule = models.ForeignKey("FeedbackRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                             db_index=False)
     feedback_event = models.ForeignKey("collection.FeedbackEvent", null=True, blank=True, on_delete=models.CASCADE,
-                                       related_name="+", db_constraint=False)
+                                       related_name="+", db_constraint=False, db_index=False)
     created_at = models.DateTimeField(default=timezone.now)
     undone_at = models.DateTimeField(null=True, blank=True, help_text="Withdrawn by its rater (undo).")
 
@@ -312,6 +319,9 @@ class Annotation(models.Model):
             models.Index(fields=["item", "provenance"], name="annotation_item"),
             models.Index(fields=["rater", "-created_at"], name="annotation_rater_recent"),
             models.Index(fields=["project", "provenance"], name="annotation_project"),
+            models.Index(fields=["feedback_event"], condition=Q(feedback_event__isnull=False),
+                         name="annotation_feedback_event"),
+            models.Index(fields=["rule"], condition=Q(rule__isnull=False), name="annotation_rule"),
         ]
 
     def __str__(self) -> str:

@@ -17,7 +17,7 @@ _COLUMNS = [f.column for f in Assignment._meta.concrete_fields]
 _ATTNAMES = [f.attname for f in Assignment._meta.concrete_fields]
 _SELECT = ", ".join(_COLUMNS)
 
-# The item predicate repeats CLAIMABLE (models.py) exactly, so PostgreSQL reads the partial index.
+# The item predicate includes OPEN_REGULAR (models.py), so PostgreSQL reads the partial index queueitem_open.
 # "OFFSET 0" keeps the rater check a probe per candidate (index assignment_item_once_per_rater):
 # as an anti-join PostgreSQL would read all of the rater's assignments, which grow with their work.
 # A lease is ephemeral, so its commit does not wait for the disk (synchronous_commit off for this one
@@ -76,6 +76,7 @@ WITH lease AS (
 ), item AS (
     UPDATE {Q} q SET leased_count = q.leased_count - 1, submitted_count = q.submitted_count + 1
       FROM lease WHERE q.id = lease.item_id
+       AND (%(settles)s OR (q.state = 'open' AND q.submitted_count + 1 < q.needed))
     RETURNING q.id, q.needed, q.submitted_count, q.state
 ), annotation AS (
     INSERT INTO {N} (item_id, project_id, assignment_id, rater_id, actor, provenance, value, created_at)
@@ -91,8 +92,12 @@ SELECT annotation.id, item.id, item.needed, item.submitted_count, item.state FRO
 """
 
 
-def submit(*, assignment_id: int, value, now) -> tuple | None:
+def submit(*, assignment_id: int, value, now, settles: bool) -> tuple | None:
     """Turn a live, slot-holding, non-gold lease into an annotation: (annotation id, item id, needed,
     submitted, item state), or None when the lease is in any other state (the caller's slow path decides).
-    Run it inside the transaction that settles the item."""
-    return _run(SUBMIT, {"assignment": assignment_id, "value": orjson.dumps(value).decode(), "now": now})
+
+    `settles=False`: only if this label does not make the item due for settling (most labels), so the
+    statement can commit on its own; None otherwise. `settles=True`: always, inside the transaction
+    that then settles the item."""
+    return _run(SUBMIT, {"assignment": assignment_id, "value": orjson.dumps(value).decode(), "now": now,
+                         "settles": settles})
