@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from collection.api_errors import PayloadRejected
 
 from . import selectors, services
+from .auth import RaterTokenAuthentication
 from .models import Annotation, LabelingProject
 from .serializers import (
     AnnotationInSerializer,
@@ -29,8 +30,7 @@ from .serializers import (
     TokenOutSerializer,
 )
 
-PEOPLE = [authentication.TokenAuthentication, authentication.SessionAuthentication,
-          authentication.BasicAuthentication]
+PEOPLE = [RaterTokenAuthentication, authentication.SessionAuthentication, authentication.BasicAuthentication]
 
 
 def refused(exc: services.LabelingError | services.InvalidLabel) -> PayloadRejected:
@@ -132,7 +132,7 @@ class ProjectNext(PersonView):
         rater = self.rater()
         # Membership is part of the claim itself; only when nothing comes back is it looked up apart,
         # to answer 404 for a project that is not the rater's rather than 204.
-        project = LabelingProject.objects.filter(pk=pk).first()
+        project = selectors.project_by_id(pk)
         if project is None:
             raise NotFound(f"no project {pk} that you belong to")
         try:

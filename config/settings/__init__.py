@@ -111,7 +111,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
         # Raters' per-user tokens (`Authorization: Token …`), for the labeling API.
-        "rest_framework.authentication.TokenAuthentication",
+        "labeling.auth.RaterTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["collection.auth.SourceKeyRateThrottle"],

@@ -10,6 +10,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from rest_framework.authtoken.models import Token
 
+from ..auth import token_forget
 from ..models import LabelingProject, Membership, Rater
 from .errors import NotAllowed
 
@@ -69,7 +70,9 @@ def user_token(*, user, rotate: bool = False) -> str:
     """A person's API token (`Authorization: Token <key>`), made on first use; `rotate` replaces it."""
     with transaction.atomic():
         if rotate:
-            Token.objects.filter(user=user).delete()
+            for old in Token.objects.filter(user=user):
+                old.delete()
+                transaction.on_commit(lambda key=old.key: token_forget(key))
         token, _ = Token.objects.get_or_create(user=user)
     return token.key
 
