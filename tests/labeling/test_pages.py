@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from collection.models import FeedbackEvent
 from labeling import services
-from labeling.models import Annotation, Assignment, FeedbackRule, LabelingProject, QueueItem, Rater
+from labeling.models import Annotation, Assignment, FeedbackRule, LabelingProject, Rater
 from tests.labeling.conftest import CHOICES, batch_of_records
 
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
