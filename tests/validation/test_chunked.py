@@ -57,7 +57,8 @@ def validated_in_chunks(batch_id: int) -> Batch:
     plan = services.batch_validate_claim(batch_id=batch_id, actor="task:validate", chunk_rows=CHUNK_ROWS)
     parts = [services.batch_validate_chunk(plan=plan, index=i) for i in range(len(plan["chunks"]))]
     assert len(parts) == 3
-    services.batch_validate_merge(plan=plan, parts=parts[::-1], actor="task:validate")  # a chord may list them in any order
+    # A chord may hand the parts back in any order.
+    services.batch_validate_merge(plan=plan, parts=parts[::-1], actor="task:validate")
     return Batch.objects.get(pk=batch_id)
 
 
@@ -115,8 +116,9 @@ def test_a_merge_delivered_again_records_nothing_more(small_row_groups, source, 
 def start_worker(tmp_path: Path, *, data_dir: Path, queue: str, concurrency: int = 1) -> Process:
     """A worker that splits batches over CHUNK_ROWS rows and knows the probe task."""
     name = f"w{uuid.uuid4().hex[:6]}"
-    args = [str(Path(sys.executable).parent / "celery"), "-A", "config", "worker", "-Q", queue, "-c", str(concurrency),
-            "-n", f"{name}@%h", "-l", "info", "--without-gossip", "--without-mingle", "-I", "tests.validation.chain_probe"]
+    args = [str(Path(sys.executable).parent / "celery"), "-A", "config", "worker", "-Q", queue,
+            "-c", str(concurrency), "-n", f"{name}@%h", "-l", "info", "--without-gossip", "--without-mingle",
+            "-I", "tests.validation.chain_probe"]
     env = service_env(data_dir=data_dir, queue=queue, SIEVE_VALIDATE_CHUNK_ROWS=CHUNK_ROWS)
     return Process(args, env=env, log=tmp_path / f"worker-{name}.log", ready=" ready.")
 
