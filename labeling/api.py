@@ -179,10 +179,10 @@ class AssignmentAnnotation(PersonView):
     )
     def post(self, request, pk: int):
         lease = self.assignment(pk)
-        body = AnnotationInSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        if not isinstance(request.data, dict) or "value" not in request.data:
+            raise PayloadRejected('send {"value": …}', field="value")
         try:
-            annotation, created = services.assignment_submit(assignment=lease, value=body.validated_data["value"])
+            annotation, created = services.assignment_submit(assignment=lease, value=request.data["value"])
         except (services.LabelingError, services.InvalidLabel) as exc:
             raise refused(exc) from None
         return Response(AnnotationOutSerializer(annotation).data,

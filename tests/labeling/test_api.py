@@ -66,6 +66,7 @@ def test_a_rater_labels_through_the_api_and_a_retried_submit_is_not_a_duplicate(
     body = lease.json()
     assert body["record"]["external_id"] and body["record"]["features"]["text"].startswith("review")
     assert "is_gold" not in body and "gold_answer" not in body
+    assert body["expires_at"].endswith("Z") and body["annotation_url"].endswith(f"/api/v1/assignments/{body['id']}/annotation")
     assert client.get(f"/api/v1/projects/{project.pk}/next").json()["id"] == body["id"]  # a reload
     first = client.post(f"/api/v1/assignments/{body['id']}/annotation", {"value": "negative"}, format="json")
     retry = client.post(f"/api/v1/assignments/{body['id']}/annotation", {"value": "negative"}, format="json")
@@ -82,7 +83,7 @@ def test_errors_name_the_field_and_the_value(project, queued, make_rater):
     assert bad.status_code == 400
     assert bad.json() | {"detail": ""} == {"error": "invalid_label", "detail": "", "field": "value", "value": "great"}
     missing = client.post(f"/api/v1/assignments/{lease['id']}/annotation", {}, format="json")
-    assert missing.status_code == 400 and "value" in missing.json()["fields"]
+    assert missing.status_code == 400 and missing.json()["field"] == "value"
 
 
 def test_skip_and_undo_through_the_api(project, queued, make_rater):
