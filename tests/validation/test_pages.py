@@ -219,3 +219,19 @@ def test_the_open_alerts_are_paged(admin_client):
     assert "quiet s00" in first and "quiet s50" not in first and "closed" not in first
     second = admin_client.get("/quality/?alerts=2").content.decode()
     assert "quiet s50" in second and "quiet s49" not in second
+
+
+def test_a_range_longer_than_two_years_keeps_its_last_731_days(admin_client, source, today):
+    html = admin_client.get(f"/quality/sources/{source.pk}/?from=2000-01-01&to={today}").content.decode()
+    days = json_data(html, "source-days")["days"]
+    assert len(days) == 731 and days[-1]["day"] == today.isoformat()
+    swapped = admin_client.get(f"/quality/sources/{source.pk}/?from={today}&to={today - dt.timedelta(days=9)}")
+    assert len(json_data(swapped.content.decode(), "source-days")["days"]) == 10
+    garbled = admin_client.get(f"/quality/sources/{source.pk}/?from=yesterday&to=2026-13-45")
+    assert len(json_data(garbled.content.decode(), "source-days")["days"]) == 90
+
+
+def test_a_new_source_s_page_says_what_is_missing(admin_client, source):
+    html = admin_client.get(f"/quality/sources/{source.pk}/").content.decode()
+    assert "No baseline yet" in html and "No key" in html and "No batch yet" in html
+    assert "no batch yet" in html and "no expected interval" in html
