@@ -144,7 +144,8 @@ def fill(args) -> dict:
     for i in range(args.sources):
         source = Source.objects.create(name=f"source-{i}", kind=Source.Kind.values[i % 4],
                                        expected_interval=dt.timedelta(hours=4 + i),
-                                       quarantine_on="warn" if i % 2 else "fail", created_at=now - dt.timedelta(days=DAYS + 1))
+                                       quarantine_on="warn" if i % 2 else "fail",
+                                       created_at=now - dt.timedelta(days=DAYS + 1))
         sources.append(source)
         SourceKey.objects.bulk_create([
             SourceKey(source=source, name=f"key {k}", prefix=uuid.uuid4().hex[:12], hashed=uuid.uuid4().hex * 2,
@@ -239,7 +240,8 @@ def fill(args) -> dict:
             (DailyProfile, dailies), (Alert, alerts))}
         for model in (Batch, BatchTransition, ValidationRun, Anomaly, DailyProfile, Alert):
             table = model._meta.db_table
-            cursor.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), (SELECT max(id) FROM \"{table}\"))")
+            cursor.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
+                           f"(SELECT max(id) FROM \"{table}\"))")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
         cursor.execute("SELECT pg_size_pretty(pg_database_size(current_database()))")
@@ -321,7 +323,8 @@ def query_counts(urls: list[tuple[str, str]]) -> None:
         with CaptureQueriesContext(connection) as queries:
             client.get(url)
         slowest = max(queries.captured_queries, key=lambda q: float(q["time"]), default={"time": 0, "sql": ""})
-        h.say(f"  {name}: {len(queries)} queries; slowest {float(slowest['time']) * 1000:.1f} ms: {slowest['sql'][:160]}")
+        h.say(f"  {name}: {len(queries)} queries; slowest {float(slowest['time']) * 1000:.1f} ms: "
+              f"{slowest['sql'][:160]}")
 
 
 def main() -> int:

@@ -19,6 +19,37 @@ from .models import Baseline, ValidationRun
 
 
 CHARTS_PER_PAGE = 12
+DEFAULT_DAYS = 90
+MAX_DAYS = 731
+
+
+def _day(text: str | None):
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _date_range(request) -> tuple[dt.date, dt.date]:
+    """`from` and `to` (YYYY-MM-DD, UTC days, both included); by default the last 90 days."""
+    end = _day(request.GET.get("to")) or timezone.now().date()
+    start = _day(request.GET.get("from")) or end - dt.timedelta(days=DEFAULT_DAYS - 1)
+    start, end = min(start, end), max(start, end)
+    return max(start, end - dt.timedelta(days=MAX_DAYS - 1)), end
+
+
+def _page(request, items, per_page: int, param: str = "page"):
+    """A page of `items`, with the links to its neighbours keeping the rest of the query string."""
+    page = Paginator(items, per_page).get_page(request.GET.get(param))
+
+    def link(number):
+        query = request.GET.copy()
+        query[param] = number
+        return f"?{query.urlencode()}"
+
+    page.previous_url = link(page.previous_page_number()) if page.has_previous() else None
+    page.next_url = link(page.next_page_number()) if page.has_next() else None
+    return page
 
 
 @staff_member_required
@@ -76,43 +107,6 @@ def batch_payload(request, pk: int):
     return FileResponse(open(data_path(batch.payload), "rb"), as_attachment=True, filename=name)
 
 
-
-# --- sources and drift over time
-
-DEFAULT_DAYS = 90
-MAX_DAYS = 731
-
-
-def _day(text: str | None):
-    try:
-        return dt.date.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
-def _date_range(request) -> tuple[dt.date, dt.date]:
-    """`from` and `to` (YYYY-MM-DD, UTC days, both included); by default the last 90 days."""
-    end = _day(request.GET.get("to")) or timezone.now().date()
-    start = _day(request.GET.get("from")) or end - dt.timedelta(days=DEFAULT_DAYS - 1)
-    start, end = min(start, end), max(start, end)
-    return max(start, end - dt.timedelta(days=MAX_DAYS - 1)), end
-
-
-def _page(request, items, per_page: int, param: str = "page"):
-    """A page of `items`, with the links to its neighbours keeping the rest of the query string."""
-    page = Paginator(items, per_page).get_page(request.GET.get(param))
-
-    def link(number):
-        query = request.GET.copy()
-        query[param] = number
-        return f"?{query.urlencode()}"
-
-    page.param = param
-    page.previous_url = link(page.previous_page_number()) if page.has_previous() else None
-    page.next_url = link(page.next_page_number()) if page.has_next() else None
-    return page
-
-
 @staff_member_required
 def batch_charts(request, pk: int):
     """A page of the batch's feature charts (flagged features first), loaded by htmx into the batch page."""
@@ -121,6 +115,9 @@ def batch_charts(request, pk: int):
     return render(request, "validation/_batch_charts.html", {
         "batch_id": pk, "run": run, "page": page, "charts": selectors.batch_charts(run, list(page)),
         "data_id": f"batch-charts-{page.number}"})
+
+
+# --- sources and drift over time
 
 
 @staff_member_required

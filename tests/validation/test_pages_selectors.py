@@ -106,7 +106,8 @@ def test_a_source_s_days_count_arrivals_records_and_the_share_its_verdicts_quara
     assert first["rate"] == pytest.approx(2 / 3)
     assert (empty["batches"], empty["records"], empty["rate"]) == (0, 0, None)
     assert (last["batches"], last["records"], last["validated"], last["rate"]) == (1, 100, 0, None)
-    assert result["totals"] == {"batches": 4, "records": 113, "validated": 3, "quarantined": 2, "rate": pytest.approx(2 / 3)}
+    assert result["totals"] == {"batches": 4, "records": 113, "validated": 3, "quarantined": 2,
+                                "rate": pytest.approx(2 / 3)}
 
 
 def test_the_days_are_utc_days_of_arrival(source, today):
@@ -130,7 +131,8 @@ def test_the_sources_list_counts_only_the_window_and_says_who_is_silent(source, 
     rows = {r["source"].name: r for r in selectors.source_rows(selectors.source_list(),
                                                                 since=now - dt.timedelta(days=90), now=now)}
 
-    assert (rows["checkout-app"]["batches"], rows["checkout-app"]["records"], rows["checkout-app"]["rate"]) == (1, 4, 1.0)
+    checkout = rows["checkout-app"]
+    assert (checkout["batches"], checkout["records"], checkout["rate"]) == (1, 4, 1.0)
     assert rows["checkout-app"]["silent"] is True
     assert rows["checkout-app"]["last_batch_at"] == now - dt.timedelta(hours=3)
     assert (rows["fresh"]["silent"], rows["fresh"]["rate"]) == (False, 0.0)
