@@ -51,8 +51,9 @@ class PersonView(APIView):
         return project
 
     def lease_data(self, lease) -> dict:
-        """A lease as the rater sees it, with the record it is about."""
-        lease.record = selectors.item_record(item_id=lease.item_id)
+        """A lease as the rater sees it, with the record it is about (read with the claim, if it was just made)."""
+        if getattr(lease, "record", None) is None:
+            lease.record = selectors.item_record(item_id=lease.item_id)
         return AssignmentSerializer(lease, context={"request": self.request}).data
 
     def rater(self):

@@ -5,14 +5,18 @@ exist because `next` and `submit` are what 50 raters call hundreds of times a se
 statements keep the same invariants: the claim locks the oldest claimable item with FOR UPDATE
 SKIP LOCKED and takes a slot in the same statement; the submit locks the lease, then the item.
 """
+import json
+
 import orjson
 import psycopg
 from django.db import connection
 
+from collection.models import Record
+
 from ..models import Annotation, Assignment, Membership, QueueItem
 
-A, Q, M, N = (Assignment._meta.db_table, QueueItem._meta.db_table, Membership._meta.db_table,
-              Annotation._meta.db_table)
+A, Q, M, N, R = (Assignment._meta.db_table, QueueItem._meta.db_table, Membership._meta.db_table,
+                 Annotation._meta.db_table, Record._meta.db_table)
 _COLUMNS = [f.column for f in Assignment._meta.concrete_fields]
 _ATTNAMES = [f.attname for f in Assignment._meta.concrete_fields]
 _SELECT = ", ".join(_COLUMNS)
@@ -46,7 +50,10 @@ WITH quick AS (
     SELECT taken.id, %(project)s, %(rater)s, 'leased', false, true, %(now)s, %(until)s, '' FROM taken
     RETURNING {_SELECT}
 )
-SELECT true, {_SELECT} FROM own UNION ALL SELECT false, {_SELECT} FROM leased
+SELECT mine.*, q.submitted_count, q.needed, q.state, r.external_id, r.features, r.observed_at
+  FROM (SELECT true AS own, {_SELECT} FROM own UNION ALL SELECT false, {_SELECT} FROM leased) mine
+  JOIN {Q} q ON q.id = mine.item_id
+  JOIN {R} r ON r.id = q.record_id
 """
 
 
@@ -65,7 +72,15 @@ def claim(*, rater_id: int, project_id: int, now, until) -> tuple[Assignment | N
     row = _run(CLAIM, {"rater": rater_id, "project": project_id, "now": now, "until": until})
     if row is None:
         return None, False
-    return Assignment.from_db(connection.alias, _ATTNAMES, row[1:]), row[0]
+    width = len(_ATTNAMES)
+    assignment = Assignment.from_db(connection.alias, _ATTNAMES, row[1:1 + width])
+    submitted, needed, state, external_id, features, observed_at = row[1 + width:]
+    # What the caller shows and what submit needs to know, read in the same statement (as of its start):
+    # the record, and whether this lease's label is likely to complete the item.
+    assignment.record = Record(id=assignment.item_id, external_id=external_id, observed_at=observed_at,
+                               features=json.loads(features) if isinstance(features, str) else features)
+    assignment.completes_item = state != "open" or submitted + 1 >= needed
+    return assignment, row[0]
 
 
 SUBMIT = f"""
