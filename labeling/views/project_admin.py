@@ -2,15 +2,17 @@
 agreement with consensus; its feedback mapping rules with a preview before saving; feedback-vs-human conflicts."""
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Avg, Count, F, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 
 from ..forms import FeedbackRuleForm
 from ..labels import InvalidLabel, label_key
-from ..models import Annotation, FeedbackRule, LabelingProject, Membership, QueueItem
+from ..models import Annotation, FeedbackRule, LabelingProject, Membership, QueueItem, Rater
 from ..selectors import feedback_conflicts, gold_accuracy, project_stats
 from ..services.feedback import feedback_rule_create, feedback_rule_update, feedback_rules_preview
 from .display import label_text
@@ -22,30 +24,52 @@ PREVIEW_EVENTS = 200
 PREVIEW_SAMPLE = 20
 
 
+# Every figure of these pages reads a whole project (at a million items, the agreement per rater
+# alone takes seconds): they are computed at most once a minute per project, shared through the
+# cache, and the page says when; `?fresh=1` recomputes them.
+FIGURES_SECONDS = 60
+
+
+def _figures(request, project: LabelingProject, name: str, compute) -> dict:
+    key = f"labeling:figures:{name}:{project.pk}:{project.created_at.timestamp()}"
+    figures = None if request.GET.get("fresh") else cache.get(key)
+    if figures is None:
+        figures = {**compute(project), "as_of": timezone.now()}
+        cache.set(key, figures, FIGURES_SECONDS)
+    return figures
+
+
 @staff_member_required
 def projects_page(request):
-    rows = [{"project": p, **project_stats(project=p)} for p in LabelingProject.objects.order_by("-is_active", "name")]
+    rows = [{"project": p, **_figures(request, p, "stats", lambda p: project_stats(project=p))}
+            for p in LabelingProject.objects.order_by("-is_active", "name")]
     return render(request, "labeling/admin_projects.html", {"rows": rows})
 
 
 @staff_member_required
 def project_page(request, pk: int):
     project = get_object_or_404(LabelingProject, pk=pk)
-    items = QueueItem.objects.filter(project=project, is_gold=False)
-    complete = items.filter(state=QueueItem.State.COMPLETE)
-    summary = complete.aggregate(
-        mean=Avg("agreement"), unanimous=Count("id", filter=Q(agreement=1)),
-        majority=Count("id", filter=Q(agreement__lt=1, consensus__isnull=False)),
-        no_consensus=Count("id", filter=Q(consensus__isnull=True)))
     members = (Membership.objects.filter(project=project).select_related("rater__user")
                .order_by("rater__kind", "rater__user__username"))
     return render(request, "labeling/admin_project.html", {
-        "project": project, "stats": project_stats(project=project), "summary": summary,
-        # An item whose labels tied asks more raters than the overlap: it waits for a tie-breaker.
-        "tie_breakers": items.filter(state=QueueItem.State.OPEN, needed__gt=project.overlap).count(),
-        "members": members, "agreement": _with_gold(rater_agreement(project), gold_accuracy(project=project)),
+        "project": project, "figures": _figures(request, project, "project", project_figures), "members": members,
         "rules": project.feedback_rules.count(),
     })
+
+
+def project_figures(project: LabelingProject) -> dict:
+    """Items by state, the agreement of complete items, and each rater's agreement and gold answers."""
+    items = QueueItem.objects.filter(project=project, is_gold=False)
+    summary = items.filter(state=QueueItem.State.COMPLETE).aggregate(
+        mean=Avg("agreement"), unanimous=Count("id", filter=Q(agreement=1)),
+        majority=Count("id", filter=Q(agreement__lt=1, consensus__isnull=False)),
+        no_consensus=Count("id", filter=Q(consensus__isnull=True)))
+    return {
+        "stats": project_stats(project=project), "summary": summary,
+        # An item whose labels tied asks more raters than the overlap: it waits for a tie-breaker.
+        "tie_breakers": items.filter(state=QueueItem.State.OPEN, needed__gt=project.overlap).count(),
+        "agreement": _with_gold(rater_agreement(project), gold_accuracy(project=project)),
+    }
 
 
 def rater_agreement(project: LabelingProject) -> dict:
@@ -57,10 +81,14 @@ def rater_agreement(project: LabelingProject) -> dict:
                                        undone_at__isnull=True, item__state=QueueItem.State.COMPLETE,
                                        item__consensus__isnull=False, item__is_gold=False)
     if project.label_kind != LabelingProject.LabelKind.TEXT:
-        rows = (labels.values("rater_id", "rater__user__username", "rater__kind")
-                .annotate(labeled=Count("id"), agreed=Count("id", filter=Q(value=F("item__consensus"))))
-                .order_by("rater__user__username"))
-        return {"rows": [_share(r) for r in rows], "sample": None}
+        # Grouped by the rater's id alone: their names are looked up for the few rows, not joined to every label.
+        counts = list(labels.values("rater_id").annotate(labeled=Count("id"),
+                                                         agreed=Count("id", filter=Q(value=F("item__consensus")))))
+        names = dict((pk, (name, kind)) for pk, name, kind in Rater.objects.filter(
+            pk__in=[c["rater_id"] for c in counts]).values_list("pk", "user__username", "kind"))
+        rows = [{**c, "rater__user__username": names[c["rater_id"]][0], "rater__kind": names[c["rater_id"]][1]}
+                for c in counts]
+        return {"rows": [_share(r) for r in sorted(rows, key=lambda r: r["rater__user__username"])], "sample": None}
     latest = list(labels.order_by("-created_at").values_list(
         "rater_id", "rater__user__username", "rater__kind", "value", "item__consensus")[:TEXT_AGREEMENT_SAMPLE])
     by_rater: dict[int, dict] = {}

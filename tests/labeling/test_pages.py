@@ -250,6 +250,15 @@ def test_the_project_page_counts_items_and_shows_each_raters_agreement(admin_cli
     assert f"/admin/labeling/labelingproject/{project.pk}/change/" in page
 
 
+def test_the_project_figures_are_at_most_a_minute_old_unless_asked_fresh(admin_client, project, make_rater, queued):
+    url = f"/label/admin/projects/{project.pk}/"
+    assert re.search(r'id="count-complete">0<', work(admin_client.get(url)))
+    label_items(project, [make_rater(name) for name in ("anna", "ben", "cara")], ["positive"] * 3)
+    cached = work(admin_client.get(url))
+    assert re.search(r'id="count-complete">0<', cached) and 'id="as-of"' in cached
+    assert re.search(r'id="count-complete">10<', work(admin_client.get(f"{url}?fresh=1")))
+
+
 def test_a_tie_is_counted_as_waiting_for_a_tie_breaker(admin_client, source, make_rater):
     project = services.project_create(name="pairs", choices=CHOICES, overlap=2, sources=[source])
     services.batch_route(batch_id=batch_of_records(source, 2).pk)
