@@ -16,8 +16,10 @@ What is measured, all in one run on one machine (nothing of the set-up is timed)
 - (c) the same batch split into 4 chunks (SIEVE_VALIDATE_CHUNK_ROWS=rows/4, a chord): with one
   worker process (concurrency 1), then with two worker processes (concurrency 1 each). Target:
   two are faster than one.
-Every figure is the best of --repeat runs (a fresh batch row each), after one warm-up validation
-per worker set. The exit status is 1 when a target is missed.
+The three worker sets run side by side, each on a queue of its own (idle while another works), and
+the runs are interleaved (a, b, c one, c two, then again), so a change in the shared machine's load
+weighs on every figure alike. Every figure is the best of --repeat runs (a fresh batch row each),
+after one warm-up validation per worker set. The exit status is 1 when a target is missed.
 """
 import argparse
 import os
@@ -102,19 +104,24 @@ class Bench:
 
         django.setup()
 
-    def start_workers(self, count: int, chunk_rows: int) -> None:
+    def start_workers(self, name: str, count: int, chunk_rows: int) -> str:
+        """`count` worker processes (concurrency 1 each) on a queue of their own; returns the queue.
+
+        A worker enqueues a chord's tasks on its own default queue, so each set keeps its chunks.
+        """
         # The project's app: a new Celery() would become the current app, and tasks would go to its queue.
         from config.celery import app
 
-        self.stop_workers()
+        queue = f"{self.queue}-{name}"
+        env = {**self.env, "SIEVE_QUEUE": queue, "SIEVE_VALIDATE_CHUNK_ROWS": str(chunk_rows)}
         for i in range(count):
-            node = f"verdict-{self.run}-{len(self.workers)}@{socket.gethostname()}"
-            proc = h.spawn([str(h.BIN / "celery"), "-A", "config", "worker", "-Q", self.queue, "-c", "1", "-n", node,
+            node = f"verdict-{self.run}-{name}-{i}@{socket.gethostname()}"
+            proc = h.spawn([str(h.BIN / "celery"), "-A", "config", "worker", "-Q", queue, "-c", "1", "-n", node,
                             "-l", self.args.worker_log, "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                           {**self.env, "SIEVE_VALIDATE_CHUNK_ROWS": str(chunk_rows)},
-                           h.OUT / "logs" / f"verdict-worker-{i}.log")
+                           env, h.OUT / "logs" / f"verdict-worker-{name}-{i}.log")
             self.workers.append(proc)
             h.wait_for(lambda: app.control.ping(destination=[node], timeout=1.0), 60, "a Celery worker to answer", proc)
+        return queue
 
     def stop_workers(self) -> None:
         for proc in self.workers:
@@ -159,9 +166,9 @@ def batch_row(source, relative: str, rows: int):
                                 ingested_count=rows)
 
 
-def verdict_seconds(bench: Bench, batch) -> tuple[float, object]:
-    """Enqueue validate for the batch and wait until its verdict is in the database; returns the
-    seconds and the wall-clock time of the enqueue."""
+def verdict_seconds(bench: Bench, batch, queue: str) -> tuple[float, object]:
+    """Enqueue validate for the batch on `queue` and wait until its verdict is in the database;
+    returns the seconds and the wall-clock time of the enqueue."""
     from django.utils import timezone
 
     from collection.models import Batch
@@ -169,7 +176,7 @@ def verdict_seconds(bench: Bench, batch) -> tuple[float, object]:
 
     enqueued = timezone.now()
     started = time.perf_counter()
-    validate_batch.apply_async((batch.pk,))
+    validate_batch.apply_async((batch.pk,), queue=queue)
     done = {Batch.Status.ADMITTED, Batch.Status.QUARANTINED}
     query = Batch.objects.filter(pk=batch.pk).values_list("status", flat=True)
     while query.first() not in done:
@@ -181,28 +188,24 @@ def verdict_seconds(bench: Bench, batch) -> tuple[float, object]:
     return time.perf_counter() - started, enqueued
 
 
-def step_runs(bench: Bench, source, relative: str, small: str, rows: int, label: str) -> list[float]:
-    """A warm-up validation of a small batch, then --repeat timed ones of the large batch."""
+def timed_verdict(bench: Bench, source, relative: str, rows: int, queue: str, label: str) -> float:
+    """One validation of a fresh batch row through the workers on `queue`, printed with its breakdown."""
     from validation.models import DailyProfile, ValidationRun
 
-    verdict_seconds(bench, batch_row(source, small, 20_000))
-    times = []
-    for _ in range(bench.args.repeat):
-        batch = batch_row(source, relative, rows)
-        seconds, enqueued = verdict_seconds(bench, batch)
-        run = ValidationRun.objects.get(batch=batch)
-        moves = dict(batch.transitions.values_list("to_status", "at"))
-        claimed, decided = moves["validating"], moves[run.batch.status]
-        # The breakdown from the database's timestamps (the same clock): queue wait until the claim,
-        # profiling until the verdict's transaction starts, the recording, then commit and poll.
-        day = DailyProfile.objects.get(baseline_id=run.baseline_id, day=batch.received_at.date())
-        steps = [(claimed - enqueued), (decided - claimed), (day.updated_at - decided)]
-        queue, work, record = (step.total_seconds() for step in steps)
-        h.say(f"  {label}: {seconds:.3f} s = enqueue to claim {queue:.3f} + profile and compare {work:.3f} "
-              f"+ record {record:.3f} + commit and poll {seconds - queue - work - record:.3f}; {run.verdict}, "
-              f"{len(run.report['anomalies'])} anomalies")
-        times.append(seconds)
-    return times
+    batch = batch_row(source, relative, rows)
+    seconds, enqueued = verdict_seconds(bench, batch, queue)
+    run = ValidationRun.objects.get(batch=batch)
+    moves = dict(batch.transitions.values_list("to_status", "at"))
+    claimed, decided = moves["validating"], moves[run.batch.status]
+    # The breakdown from the database's timestamps (one clock): queue wait until the claim, profiling
+    # until the verdict's transaction starts, recording (run, anomalies, day's profile), commit and poll.
+    day = DailyProfile.objects.get(baseline_id=run.baseline_id, day=batch.received_at.date())
+    queued, work, record = ((b - a).total_seconds() for a, b in
+                            [(enqueued, claimed), (claimed, decided), (decided, day.updated_at)])
+    h.say(f"  {label}: {seconds:.3f} s = enqueue to claim {queued:.3f} + profile and compare {work:.3f} "
+          f"+ record {record:.3f} + commit and poll {seconds - queued - work - record:.3f}; {run.verdict}, "
+          f"{len(run.report['anomalies'])} anomalies")
+    return seconds
 
 
 def main() -> int:
@@ -219,37 +222,37 @@ def main() -> int:
         source, relative, small, features = prepare(bench, args.rows)
         baseline = Baseline.objects.get(source=source, is_active=True)
         reference, schema = Profile.from_json(baseline.profile), Schema.from_dict(baseline.schema)
-        spec = reference.spec
-        h.say(f"batch: {args.rows:,} rows x 20 features + label, {args.rows // ROW_GROUP_ROWS} row groups")
-
-        engine = []
-        for _ in range(args.repeat):
-            started = time.perf_counter()
-            report = compare(profile_parquet(features, spec=spec), reference, schema=schema)
-            engine.append(time.perf_counter() - started)
-        h.say(f"(a) engine in-process, profile_parquet + compare: best {min(engine):.3f} s "
-              f"(runs {', '.join(f'{t:.3f}' for t in engine)}); verdict {report.verdict}, "
-              f"{len(report.anomalies)} anomalies")
-
-        bench.start_workers(1, chunk_rows=0)
-        step = step_runs(bench, source, relative, small, args.rows, "(b) one worker, unchunked")
-        ratio = min(step) / min(engine)
-        step_met = ratio <= STEP_TARGET
-        h.say(f"(b) validate step, one worker, unchunked: best {min(step):.3f} s; ratio {ratio:.2f}x (a) "
-              f"(target <= {STEP_TARGET}x): {'MET' if step_met else 'MISSED'}")
+        h.say(f"batch: {args.rows:,} rows x 20 features + label, {-(-args.rows // ROW_GROUP_ROWS)} row groups")
 
         chunk_rows = -(-args.rows // 4)
-        bench.start_workers(1, chunk_rows=chunk_rows)
-        one = step_runs(bench, source, relative, small, args.rows, "(c) 4 chunks, one worker")
-        bench.start_workers(2, chunk_rows=chunk_rows)
-        two = step_runs(bench, source, relative, small, args.rows, "(c) 4 chunks, two workers")
+        sets = {"unchunked": bench.start_workers("unchunked", 1, chunk_rows=0),
+                "one": bench.start_workers("one", 1, chunk_rows=chunk_rows),
+                "two": bench.start_workers("two", 2, chunk_rows=chunk_rows)}
+        for queue in sets.values():  # a warm-up validation per worker set, not counted
+            verdict_seconds(bench, batch_row(source, small, 20_000), queue)
+        labels = {"unchunked": "(b) one worker, unchunked", "one": "(c) 4 chunks, one worker",
+                  "two": "(c) 4 chunks, two workers"}
+        times: dict[str, list[float]] = {"engine": [], **{name: [] for name in sets}}
+        # Interleaved, so that a change in the machine's load between phases weighs on all alike.
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            report = compare(profile_parquet(features, spec=reference.spec), reference, schema=schema)
+            times["engine"].append(time.perf_counter() - started)
+            h.say(f"  (a) engine in-process: {times['engine'][-1]:.3f} s; {report.verdict}, "
+                  f"{len(report.anomalies)} anomalies")
+            for name, queue in sets.items():
+                times[name].append(timed_verdict(bench, source, relative, args.rows, queue, labels[name]))
         bench.stop_workers()
-        speedup = min(one) / min(two)
-        chunk_met = min(two) < min(one)
-        h.say(f"(c) 4 chunks: one worker best {min(one):.3f} s ({min(one) / min(engine):.2f}x (a)), two workers "
-              f"best {min(two):.3f} s ({min(two) / min(engine):.2f}x (a)); two are {speedup:.2f}x as fast "
-              f"(target: faster than one): {'MET' if chunk_met else 'MISSED'}")
 
+        engine, step, one, two = (min(times[name]) for name in ("engine", "unchunked", "one", "two"))
+        h.say(f"(a) engine in-process, profile_parquet + compare: best {engine:.3f} s")
+        step_met = step / engine <= STEP_TARGET
+        h.say(f"(b) validate step, one worker, unchunked: best {step:.3f} s; ratio {step / engine:.2f}x (a) "
+              f"(target <= {STEP_TARGET}x): {'MET' if step_met else 'MISSED'}")
+        chunk_met = two < one
+        h.say(f"(c) 4 chunks: one worker best {one:.3f} s ({one / engine:.2f}x (a)), two workers best {two:.3f} s "
+              f"({two / engine:.2f}x (a)); two are {one / two:.2f}x as fast (target: faster than one): "
+              f"{'MET' if chunk_met else 'MISSED'}")
         large = ValidationRun.objects.filter(batch__ingested_count=args.rows)
         findings = {(run.verdict, frozenset((a.kind, a.feature) for a in run.anomalies.all())) for run in large}
         h.say(f"every timed verdict (unchunked and chunked) has the same verdict and anomalies: "
