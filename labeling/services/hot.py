@@ -103,16 +103,27 @@ WITH lease AS (
      WHERE id = (SELECT lease.id FROM lease) AND EXISTS (SELECT 1 FROM annotation)
     RETURNING id
 )
-SELECT annotation.id, item.id, item.needed, item.submitted_count, item.state FROM annotation, item, finished
+SELECT annotation.id, item.id, item.needed, item.submitted_count, item.state,
+       CASE WHEN %(settles)s THEN
+           (SELECT coalesce(jsonb_agg(x.value), '[]'::jsonb) FROM {N} x
+             WHERE x.item_id = item.id AND x.undone_at IS NULL AND (%(with_feedback)s OR x.provenance = 'human'))
+       END
+  FROM annotation, item, finished
 """
 
 
-def submit(*, assignment_id: int, value, now, settles: bool) -> tuple | None:
+def submit(*, assignment_id: int, value, now, settles: bool, with_feedback: bool = False) -> tuple | None:
     """Turn a live, slot-holding, non-gold lease into an annotation: (annotation id, item id, needed,
-    submitted, item state), or None when the lease is in any other state (the caller's slow path decides).
+    submitted, item state, the item's other counted labels or None), or None when the lease is in any
+    other state (the caller's slow path decides).
 
     `settles=False`: only if this label does not make the item due for settling (most labels), so the
     statement can commit on its own; None otherwise. `settles=True`: always, inside the transaction
-    that then settles the item."""
-    return _run(SUBMIT, {"assignment": assignment_id, "value": orjson.dumps(value).decode(), "now": now,
-                         "settles": settles})
+    that then settles the item, and with the item's other counted labels (the new one is not among
+    them: a statement does not see its own insert)."""
+    row = _run(SUBMIT, {"assignment": assignment_id, "value": orjson.dumps(value).decode(), "now": now,
+                        "settles": settles, "with_feedback": with_feedback})
+    if row is None:
+        return None
+    others = row[5]
+    return (*row[:5], json.loads(others) if isinstance(others, str) else others)

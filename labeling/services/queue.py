@@ -187,7 +187,8 @@ def assignment_submit(*, assignment: Assignment, value, now: datetime | None = N
                 if row is not None:
                     return _submitted(assignment, project, value, now, *row), True
             with transaction.atomic():
-                row = hot.submit(assignment_id=assignment.pk, value=value, now=now, settles=True)
+                row = hot.submit(assignment_id=assignment.pk, value=value, now=now, settles=True,
+                                 with_feedback=project.feedback_counts)
                 if row is not None:
                     return _submitted(assignment, project, value, now, *row), True
         except IntegrityError:
@@ -195,12 +196,13 @@ def assignment_submit(*, assignment: Assignment, value, now: datetime | None = N
     return _submit(assignment, project, value, now)
 
 
-def _submitted(assignment, project, value, now, annotation_id, item_id, needed, submitted, state) -> Annotation:
+def _submitted(assignment, project, value, now, annotation_id, item_id, needed, submitted, state,
+               others) -> Annotation:
     """After the hot submit, in its transaction: settle the item if it may be done, and describe the annotation."""
     if submitted >= needed or project.feedback_counts or state != QueueItem.State.OPEN:
-        # The row is locked by the submit; what settling reads of it came back with the submit.
+        # The row is locked by the submit; what settling reads of it, and its labels, came back with the submit.
         item = QueueItem(id=item_id, project_id=project.pk, needed=needed, submitted_count=submitted, state=state)
-        item_settle(item=item, project=project, now=now)
+        item_settle(item=item, project=project, now=now, counted=None if others is None else [*others, value])
     annotation = Annotation(id=annotation_id, item_id=item_id, project_id=project.pk, assignment_id=assignment.pk,
                             rater_id=assignment.rater_id, value=value, provenance=Annotation.Provenance.HUMAN,
                             created_at=now)
@@ -253,15 +255,18 @@ def _annotation_add(lease: Assignment, item: QueueItem, value, now, correct=None
     return annotation
 
 
-def item_settle(*, item: QueueItem, project: LabelingProject, now: datetime | None = None) -> QueueItem:
+def item_settle(*, item: QueueItem, project: LabelingProject, now: datetime | None = None,
+                counted: list | None = None) -> QueueItem:
     """Close a locked item that has enough counted labels and a majority; a tie asks one more rater.
 
-    Counted labels are the human ones, and process-feedback ones when the project says so. After
-    `max_extra_raters` more raters a tie closes the item without a consensus (consensus null).
+    Counted labels are the human ones, and process-feedback ones when the project says so (read here
+    unless the caller has them). After `max_extra_raters` more raters a tie closes the item without a
+    consensus (consensus null).
     """
     if item.is_gold:
         return item
-    counted = _counted_values(item.pk, with_feedback=project.feedback_counts)
+    if counted is None:
+        counted = _counted_values(item.pk, with_feedback=project.feedback_counts)
     fields = {}
     result = consensus(counted)
     if result is not None and len(counted) >= item.needed and item.state == QueueItem.State.OPEN:
