@@ -29,6 +29,8 @@ from .stats import Profile, Schema, Thresholds, compare, infer_schema, iter_parq
 
 FILE_FORMATS = {".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "json", ".parquet": "parquet"}
 CHUNK_ROWS = 200_000
+# Under SIEVE_DATA_DIR: the profiles of a chunked validation's chunks, until the merge has read them.
+CHUNKS_DIR = "validation-chunks"
 
 
 class BaselineError(ValueError):
@@ -275,9 +277,6 @@ def batch_validate_release(*, batch_id: int, actor: str, note: str, folder: str 
         shutil.rmtree(data_path(folder), ignore_errors=True)
     return batch_transition(batch_id=batch_id, from_status=Batch.Status.VALIDATING,
                             to_status=Batch.Status.INGESTED, actor=actor, note=note[:1000])
-
-
-CHUNKS_DIR = "validation-chunks"
 
 
 @contextmanager
