@@ -1,4 +1,4 @@
-"""App config for labeling: raters, projects, queues and annotations (models arrive with their issue)."""
+"""App config for labeling: raters, projects, the work queue (items, leases), annotations and feedback rules."""
 from django.apps import AppConfig
 
 
