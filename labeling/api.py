@@ -137,7 +137,7 @@ class ProjectNext(PersonView):
         if project is None:
             raise NotFound(f"no project {pk} that you belong to")
         try:
-            lease = services.item_next(rater=rater, project=project)
+            lease = services.item_next(rater=rater, project=project, with_record=True)
         except services.LabelingError as exc:
             if selectors.project_get(user=request.user, project_id=pk) is None:
                 raise NotFound(f"no project {pk} that you belong to") from None

@@ -50,11 +50,14 @@ WITH quick AS (
     SELECT taken.id, %(project)s, %(rater)s, 'leased', false, true, %(now)s, %(until)s, '' FROM taken
     RETURNING {_SELECT}
 )
-SELECT mine.*, q.submitted_count, q.needed, q.state, r.external_id, r.features, r.observed_at
+SELECT mine.*, q.submitted_count, q.needed, q.state{{record_columns}}
   FROM (SELECT true AS own, {_SELECT} FROM own UNION ALL SELECT false, {_SELECT} FROM leased) mine
-  JOIN {Q} q ON q.id = mine.item_id
-  JOIN {R} r ON r.id = q.record_id
+  JOIN {Q} q ON q.id = mine.item_id{{record_join}}
 """
+# With the record the lease is about, for callers that show it (the API), in the same statement.
+CLAIM_WITH_RECORD = CLAIM.format(record_columns=", r.external_id, r.features, r.observed_at",
+                                 record_join=f"\n  JOIN {R} r ON r.id = q.record_id")
+CLAIM = CLAIM.format(record_columns="", record_join="")
 
 
 def _run(sql: str, params: dict):
@@ -66,20 +69,23 @@ def _run(sql: str, params: dict):
         return cursor.fetchone()
 
 
-def claim(*, rater_id: int, project_id: int, now, until) -> tuple[Assignment | None, bool]:
+def claim(*, rater_id: int, project_id: int, now, until, with_record: bool = False) -> tuple[Assignment | None, bool]:
     """(assignment, is_own): the rater's leased assignment in the project (live or not) if there is one,
     else a new lease on the oldest claimable item, else (None, False) (no work, or not a member)."""
-    row = _run(CLAIM, {"rater": rater_id, "project": project_id, "now": now, "until": until})
+    row = _run(CLAIM_WITH_RECORD if with_record else CLAIM,
+               {"rater": rater_id, "project": project_id, "now": now, "until": until})
     if row is None:
         return None, False
     width = len(_ATTNAMES)
     assignment = Assignment.from_db(connection.alias, _ATTNAMES, row[1:1 + width])
-    submitted, needed, state, external_id, features, observed_at = row[1 + width:]
-    # What the caller shows and what submit needs to know, read in the same statement (as of its start):
-    # the record, and whether this lease's label is likely to complete the item.
-    assignment.record = Record(id=assignment.item_id, external_id=external_id, observed_at=observed_at,
-                               features=json.loads(features) if isinstance(features, str) else features)
+    submitted, needed, state = row[1 + width:4 + width]
+    # Read in the same statement (as of its start): whether this lease's label will likely complete
+    # the item (submit then settles at once), and the record, if asked for.
     assignment.completes_item = state != "open" or submitted + 1 >= needed
+    if with_record:
+        external_id, features, observed_at = row[4 + width:]
+        assignment.record = Record(id=assignment.item_id, external_id=external_id, observed_at=observed_at,
+                                   features=json.loads(features) if isinstance(features, str) else features)
     return assignment, row[0]
 
 

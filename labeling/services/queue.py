@@ -34,12 +34,13 @@ RECLAIM_PER_CALL = 10
 
 
 def item_next(*, rater: Rater, project: LabelingProject, lease: timedelta | None = None,
-              now: datetime | None = None) -> Assignment | None:
+              now: datetime | None = None, with_record: bool = False) -> Assignment | None:
     """The rater's live lease in the project, or a new one on an item that fits them; None when there is no work.
 
     A new lease goes to the oldest open item that still has a free slot and that this rater has not
     leased, labeled or skipped; gold items come instead at the project's gold rate. Raises NotAllowed
-    when the rater may not work on the project (membership, kind, domains, inactive).
+    when the rater may not work on the project (membership, kind, domains, inactive). `with_record`
+    reads the record the lease is about into `.record` in the same statement (PostgreSQL).
     """
     problem = rater_fit_problem(rater, project, membership=False)
     if problem:
@@ -54,7 +55,7 @@ def item_next(*, rater: Rater, project: LabelingProject, lease: timedelta | None
             return gold
     for attempt in range(3):
         try:
-            found, own = _claim(rater, project, now, until)
+            found, own = _claim(rater, project, now, until, with_record)
         except IntegrityError:
             # The same rater asked twice at once and the other request won: answer with its lease.
             found, own = Assignment.objects.filter(rater=rater, project=project, state=Assignment.State.LEASED).first(), True
@@ -90,10 +91,10 @@ def _not_held_by(rater: Rater):
     return ~Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater, state__in=Assignment.HELD))
 
 
-def _claim(rater, project, now, until) -> tuple[Assignment | None, bool]:
+def _claim(rater, project, now, until, with_record=False) -> tuple[Assignment | None, bool]:
     """(assignment, is_own): the rater's leased assignment if any (live or not), else a new lease, else None."""
     if connection.vendor == "postgresql":
-        return hot.claim(rater_id=rater.pk, project_id=project.pk, now=now, until=until)
+        return hot.claim(rater_id=rater.pk, project_id=project.pk, now=now, until=until, with_record=with_record)
     own = Assignment.objects.filter(rater=rater, project=project, state=Assignment.State.LEASED).first()
     if own is not None:
         return own, True
