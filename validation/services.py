@@ -5,7 +5,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from pathlib import Path
@@ -267,16 +267,23 @@ def batch_validate_merge(*, plan: dict, parts: list[dict], actor: str) -> Batch 
                                    report=_compare(profile, reference, baseline), labels=labels,
                                    started=plan["started"], actor=actor)
     finally:
-        shutil.rmtree(data_path(plan["folder"]), ignore_errors=True)
+        _chunks_remove(plan["folder"])
 
 
 def batch_validate_release(*, batch_id: int, actor: str, note: str, folder: str = "") -> bool:
     """Give a claim back (validating -> ingested) so a retry or the sweeper validates the batch again;
     `folder` (a chunked plan's) is removed."""
     if folder:
-        shutil.rmtree(data_path(folder), ignore_errors=True)
+        _chunks_remove(folder)
     return batch_transition(batch_id=batch_id, from_status=Batch.Status.VALIDATING,
                             to_status=Batch.Status.INGESTED, actor=actor, note=note[:1000])
+
+
+def _chunks_remove(folder: str) -> None:
+    path = data_path(folder)
+    shutil.rmtree(path, ignore_errors=True)
+    with suppress(OSError):
+        path.parent.rmdir()  # the batch's folder, once no other plan of it is left
 
 
 @contextmanager
