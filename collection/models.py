@@ -49,6 +49,13 @@ class Source(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def quarantines(self, verdict: str) -> bool:
+        """Whether a verdict keeps this source's batch out: `fail` and `no_baseline` always, `warn`
+        when the policy says so; `pass` never."""
+        if verdict == "warn":
+            return self.quarantine_on == QuarantinePolicy.WARNINGS
+        return verdict in ("fail", "no_baseline")
+
 
 class SourceKeyQuerySet(models.QuerySet):
     def active(self):

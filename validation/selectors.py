@@ -280,12 +280,12 @@ def baseline_effect(baseline, schema, thresholds) -> dict | None:
                     thresholds=Thresholds.from_dict(baseline.thresholds or {}))
     edited = compare(batch, reference, schema=schema, thresholds=thresholds)
     before, after = _anomaly_keys(saved), _anomaly_keys(edited)
-    quarantines = {"fail"} | ({"warn"} if run.batch.source.quarantine_on == "warn" else set())
+    source = run.batch.source
     return {
         "batch": run.batch,
         "before": saved.verdict, "after": edited.verdict,
-        "before_outcome": "quarantined" if saved.verdict in quarantines else "admitted",
-        "after_outcome": "quarantined" if edited.verdict in quarantines else "admitted",
+        "before_outcome": "quarantined" if source.quarantines(saved.verdict) else "admitted",
+        "after_outcome": "quarantined" if source.quarantines(edited.verdict) else "admitted",
         "added": [after[k] for k in after if k not in before],
         "removed": [before[k] for k in before if k not in after],
         "kept": len([k for k in after if k in before]),

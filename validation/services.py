@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from collection.columnar import ParquetCopy
-from collection.models import Batch, QuarantinePolicy, Source
+from collection.models import Batch, Source
 from collection.services import batch_transition
 from collection.parsing import LABEL_COLUMN, PayloadParser
 from collection.storage import data_path
@@ -310,12 +310,6 @@ def _report(batch: Batch, baseline: Baseline):
     return profile, _compare(profile, reference, baseline)
 
 
-def _quarantines(verdict: str, source: Source) -> bool:
-    if verdict == ValidationRun.Verdict.WARN:
-        return source.quarantine_on == QuarantinePolicy.WARNINGS
-    return verdict in (ValidationRun.Verdict.FAIL, ValidationRun.Verdict.NO_BASELINE)
-
-
 def _verdict_record(*, batch: Batch, baseline: Baseline | None, profile: Profile | None, report,
                     labels: profiling.LabelCount, started: str, actor: str) -> Batch | None:
     """Record a verdict: one path for the whole and the chunked validation."""
@@ -323,7 +317,7 @@ def _verdict_record(*, batch: Batch, baseline: Baseline | None, profile: Profile
         verdict, reasons = ValidationRun.Verdict.NO_BASELINE, ["no baseline"]
     else:
         verdict, reasons = report.verdict, report.reasons
-    quarantined = _quarantines(verdict, batch.source)
+    quarantined = batch.source.quarantines(verdict)
     if quarantined and verdict == ValidationRun.Verdict.WARN:
         reasons = [*reasons, "warnings quarantine this source's batches"]
     stored = {}
