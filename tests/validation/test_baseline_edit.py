@@ -3,7 +3,7 @@ save and its audit entry, and refusals that name the setting."""
 import pytest
 
 from tests.conftest import log_in
-from tests.validation.test_views import quarantined_batch
+from tests.validation.test_views import quarantined_batch, screenshots  # noqa: F401 (a fixture)
 from validation.forms import BaselineEditForm
 from validation.models import AuditEntry, Baseline
 
@@ -136,10 +136,13 @@ def test_only_staff_edit_baselines(client, django_user_model, drifted):
 
 @pytest.mark.browser
 def test_an_admin_sees_the_effect_of_a_threshold_as_they_type_and_saves_it(live_server, page, django_user_model,
-                                                                           drifted):
-    baseline, _ = drifted
+                                                                           drifted, screenshots):
+    baseline, batch = drifted
     django_user_model.objects.create_superuser("boss", "b@example.com", "boss-pass-123")
-    log_in(page, live_server.url, "boss", "boss-pass-123", next_url=f"/quality/baselines/{baseline.pk}/edit")
+    log_in(page, live_server.url, "boss", "boss-pass-123", next_url=f"/quality/batches/{batch.pk}/")
+    page.click("#baseline-edit-link")
+    page.wait_for_selector("#effect-verdict")
+    assert page.url.endswith(f"/quality/baselines/{baseline.pk}/edit")
     assert "(quarantined)" in page.inner_text("#effect-verdict")
     row = page.locator("tr[data-feature=amount]")
     row.locator("input[name$=-min]").fill("")
@@ -148,6 +151,8 @@ def test_an_admin_sees_the_effect_of_a_threshold_as_they_type_and_saves_it(live_
     row.locator("input[name$=-js]").fill("0.9")
     row.locator("input[name$=-js]").dispatch_event("change")
     page.wait_for_function("document.querySelector('#effect-verdict').innerText.includes('pass (admitted)')")
+    assert "gone" in page.inner_text("#effect-anomalies")
+    page.screenshot(path=str(screenshots / "baseline-edit.png"), full_page=True)
     page.click("#save")
     page.wait_for_selector(".message")
     assert "Saved 4 change(s)" in page.inner_text(".message"), AuditEntry.objects.get(action="baseline_edited").detail
