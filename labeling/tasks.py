@@ -29,3 +29,13 @@ def apply_feedback_rules(self, project_id: int) -> dict:
     """Map a project's feedback through its rules. Idempotent: each event becomes one annotation per item."""
     project = LabelingProject.objects.filter(pk=project_id).first()
     return services.feedback_apply_rules(project=project) if project else {"created": 0, "unmappable": 0}
+
+
+@shared_task
+def apply_all_feedback_rules() -> int:
+    """Periodic (beat): map new feedback in every active project that has enabled rules, one task each."""
+    projects = list(LabelingProject.objects.filter(is_active=True, feedback_rules__enabled=True)
+                    .values_list("pk", flat=True).distinct())
+    for pk in projects:
+        apply_feedback_rules.delay(pk)
+    return len(projects)

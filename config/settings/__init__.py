@@ -177,6 +177,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "validation.tasks.check_silent_sources",
         "schedule": env_int("SIEVE_SILENCE_CHECK_EVERY", 300),
     },
+    # `next` hands back a few expired leases as it goes; this returns the rest of them.
+    "reclaim-expired-leases": {
+        "task": "labeling.tasks.reclaim_expired_leases",
+        "schedule": env_int("SIEVE_LEASE_RECLAIM_EVERY", 60),
+    },
+    "apply-feedback-rules": {
+        "task": "labeling.tasks.apply_all_feedback_rules",
+        "schedule": env_int("SIEVE_FEEDBACK_RULES_EVERY", 120),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 

@@ -42,3 +42,19 @@ def test_an_admitted_batch_flows_into_the_queue_and_an_approved_one_follows(work
     wait_for(lambda: sum(1 for line in worker.output().splitlines() if "route_batch" in line and "succeeded" in line)
              >= 5, timeout=30, what="the repeated route messages to be handled")
     assert QueueItem.objects.filter(project=project).count() == 700 and RoutedBatch.objects.count() == 2
+
+
+def test_beat_maps_new_feedback_of_every_project_with_rules(worker, project, queued, source):
+    from labeling.models import Annotation
+    from labeling.tasks import apply_all_feedback_rules
+    from tests.labeling.test_feedback import feedback
+
+    services.feedback_rule_create(project=project, signal="rating", op="gte", threshold=4, label="positive")
+    services.project_create(name="no-rules", choices=CHOICES, overlap=1, sources=[source])
+    feedback(source, queued[0].record, "rating", 5, actor="a")
+    feedback(source, queued[1].record, "rating", 1, actor="b")  # no rule maps it
+    assert apply_all_feedback_rules.delay().get(timeout=60) == 1  # one project has enabled rules
+    wait_for(lambda: Annotation.objects.filter(provenance="process_feedback").count() == 1, timeout=60,
+             what="the feedback to be mapped by the worker")
+    label = Annotation.objects.get(provenance="process_feedback")
+    assert (label.item_id, label.value, label.actor) == (queued[0].pk, "positive", "pseudo-a")
