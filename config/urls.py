@@ -20,7 +20,8 @@ def healthz(request):
 
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/quality/", permanent=False)),
+    # The sign-in page sends the signed-in on: staff to data quality, raters to their projects.
+    path("", RedirectView.as_view(pattern_name="login", permanent=False)),
     path("quality/", include("validation.urls")),
     path("label/", include("labeling.urls")),
     path("accounts/", include(labeling_urls.account_urlpatterns)),

@@ -313,9 +313,15 @@ def test_schema_and_docs_are_served_without_the_internet(client):
     assert "cdn" not in html.lower() and "https://" not in html.replace("https://swagger.io", "")
 
 
-def test_the_site_root_leads_to_the_data_quality_pages(client):
-    response = client.get("/")
-    assert response.status_code == 302 and response["Location"] == "/quality/"
+def test_the_site_root_leads_each_user_to_their_pages(client, admin_client, django_user_model):
+    from labeling import services as labeling
+
+    response = client.get("/", follow=True)
+    assert response.redirect_chain == [("/accounts/login/", 302)]
+    assert admin_client.get("/", follow=True).redirect_chain[-1] == ("/quality/", 302)
+    rater = labeling.rater_create(username="gina", kind="generalist", password="pw-12345678")
+    client.force_login(rater.user)
+    assert client.get("/", follow=True).redirect_chain[-1] == ("/label/", 302)
 
 
 def test_the_same_event_twice_in_one_request_is_stored_once(api):
