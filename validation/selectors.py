@@ -276,9 +276,11 @@ def baseline_effect(baseline, schema, thresholds) -> dict | None:
     if run is None:
         return None
     batch, reference = Profile.from_json(run.profile), Profile.from_json(baseline.profile)
-    saved = compare(batch, reference, schema=Schema.from_dict(baseline.schema),
-                    thresholds=Thresholds.from_dict(baseline.thresholds or {}))
-    edited = compare(batch, reference, schema=schema, thresholds=thresholds)
+    saved_schema, saved_thresholds = Schema.from_dict(baseline.schema), Thresholds.from_dict(baseline.thresholds or {})
+    saved = compare(batch, reference, schema=saved_schema, thresholds=saved_thresholds)
+    # The page's first view (and an untouched form) asks about the saved settings: one comparison.
+    unchanged = schema.to_dict() == saved_schema.to_dict() and thresholds.to_dict() == saved_thresholds.to_dict()
+    edited = saved if unchanged else compare(batch, reference, schema=schema, thresholds=thresholds)
     before, after = _anomaly_keys(saved), _anomaly_keys(edited)
     source = run.batch.source
     return {
