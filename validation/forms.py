@@ -15,7 +15,8 @@ from .stats.schema import SERVING, TRAINING
 from .stats.thresholds import METRICS
 
 # The per-feature thresholds an admin is offered for each kind: the drift metrics that decide by
-# default (docs/validation.md) and the missing rate. Other per-feature overrides (set in JSON, say) are kept as they are.
+# default (docs/validation.md) and the missing rate. Other per-feature overrides (set in JSON, say)
+# are kept as they are.
 FEATURE_METRICS = {"numeric": ("wasserstein", "js", "missing_rate"), "categorical": ("linf", "js", "missing_rate")}
 
 
@@ -32,7 +33,8 @@ def _threshold_field(label: str, initial) -> forms.FloatField:
 
 class BaselineEditForm(forms.Form):
     digest = forms.CharField(widget=forms.HiddenInput)
-    drift_share = forms.FloatField(min_value=0.01, max_value=1.0, label="Dataset drift at this share of drifted features")
+    drift_share = forms.FloatField(min_value=0.01, max_value=1.0,
+                                   label="Dataset drift at this share of drifted features")
     min_rows = forms.IntegerField(min_value=1, label="Below this many values a drift only warns")
     alpha = forms.FloatField(min_value=1e-9, max_value=0.5, label="Noise floor (chance of a false alarm)")
 

@@ -409,7 +409,8 @@ def batch_make_baseline(*, batch_id: int, user) -> Baseline:
     active baseline, and the batch is admitted, both recorded with who and when."""
     batch = Batch.objects.select_related("source").get(pk=batch_id)
     if batch.status != Batch.Status.QUARANTINED or not batch.columnar:
-        raise ReviewError(f"batch {batch_id} is {batch.status}: only a quarantined, ingested batch can be made the baseline")
+        raise ReviewError(
+            f"batch {batch_id} is {batch.status}: only a quarantined, ingested batch can be made the baseline")
     baseline = baseline_create_from_batches(source=batch.source, batches=[batch], name=f"from batch {batch.pk}",
                                             created_by=user)
     batch_review(batch_id=batch.pk, user=user, approve=True, comment=f"made baseline {baseline.pk}")
@@ -438,7 +439,8 @@ def _changes(before: dict, after: dict) -> list[str]:
 def baseline_edit(*, baseline: Baseline, schema: Schema, thresholds: Thresholds, by=None) -> list[str]:
     """Save an admin's edit of a baseline's schema and thresholds; the change, setting by setting,
     goes to the audit log in the same transaction. Returns the changes (empty: nothing saved)."""
-    changes = _changes({"schema": baseline.schema, "thresholds": Thresholds.from_dict(baseline.thresholds or {}).to_dict()},
+    saved = Thresholds.from_dict(baseline.thresholds or {}).to_dict()
+    changes = _changes({"schema": baseline.schema, "thresholds": saved},
                        {"schema": schema.to_dict(), "thresholds": thresholds.to_dict()})
     if not changes:
         return []
