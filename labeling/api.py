@@ -30,6 +30,7 @@ from .serializers import (
     TokenOutSerializer,
 )
 
+NOT_A_RATER = "only raters label: this user has no rater profile"
 PEOPLE = [RaterTokenAuthentication, authentication.SessionAuthentication, authentication.BasicAuthentication]
 
 
@@ -59,7 +60,7 @@ class PersonView(APIView):
     def rater(self):
         rater = selectors.rater_of(self.request.user)
         if rater is None:
-            raise PermissionDenied("only raters label: this user has no rater profile")
+            raise PermissionDenied(NOT_A_RATER)
         return rater
 
     def assignment(self, pk: int):
@@ -130,10 +131,11 @@ class ProjectNext(PersonView):
         responses={200: AssignmentSerializer, 204: OpenApiResponse(description="No work left for you.")},
     )
     def get(self, request, pk: int):
-        rater = self.rater()
         # Membership is part of the claim itself; only when nothing comes back is it looked up apart,
         # to answer 404 for a project that is not the rater's rather than 204.
-        project = selectors.project_by_id(pk)
+        rater, project = selectors.rater_and_project(user=request.user, project_id=pk)
+        if rater is None:
+            raise PermissionDenied(NOT_A_RATER)
         if project is None:
             raise NotFound(f"no project {pk} that you belong to")
         try:

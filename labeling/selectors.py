@@ -15,14 +15,30 @@ from .models import Annotation, Assignment, LabelingProject, Membership, QueueIt
 def _one(model, sql: str, params: list):
     """One row as a model instance, by plain SQL: these reads run on every labeling request, and
     building the query through the ORM costs more than running it."""
+    found = _row(sql, params, model)
+    return None if found is None else found[0]
+
+
+def _row(sql: str, params: list, *models) -> tuple | None:
+    """One row whose columns are those of `models` in turn, as one instance of each (None for a model
+    whose columns are all NULL: an outer join that found nothing); None when there is no row."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
-    fields = model._meta.concrete_fields
-    values = [f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v for f, v in zip(fields, row)]
-    return model.from_db(connection.alias, [f.attname for f in fields], values)
+    instances, start = [], 0
+    for model in models:
+        fields = model._meta.concrete_fields
+        values = row[start:start + len(fields)]
+        start += len(fields)
+        if all(v is None for v in values):
+            instances.append(None)
+            continue
+        values = [f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v
+                  for f, v in zip(fields, values)]
+        instances.append(model.from_db(connection.alias, [f.attname for f in fields], values))
+    return tuple(instances)
 
 
 def _columns(model, alias: str) -> str:
@@ -31,8 +47,13 @@ def _columns(model, alias: str) -> str:
 
 _RATER_SQL = f"SELECT {_columns(Rater, 'r')} FROM {Rater._meta.db_table} r WHERE r.user_id = %s"
 _PROJECT_SQL = f"SELECT {_columns(LabelingProject, 'p')} FROM {LabelingProject._meta.db_table} p WHERE p.id = %s"
-_ASSIGNMENT_SQL = (f"SELECT {_columns(Assignment, 'a')} FROM {Assignment._meta.db_table} a "
-                   f"JOIN {Rater._meta.db_table} r ON r.id = a.rater_id WHERE a.id = %s AND r.user_id = %s")
+_RATER_PROJECT_SQL = (f"SELECT {_columns(Rater, 'r')}, {_columns(LabelingProject, 'p')} FROM (SELECT 1) one "
+                      f"LEFT JOIN {Rater._meta.db_table} r ON r.user_id = %s "
+                      f"LEFT JOIN {LabelingProject._meta.db_table} p ON p.id = %s")
+_ASSIGNMENT_SQL = (f"SELECT {_columns(Assignment, 'a')}, {_columns(LabelingProject, 'p')} "
+                   f"FROM {Assignment._meta.db_table} a "
+                   f"JOIN {Rater._meta.db_table} r ON r.id = a.rater_id "
+                   f"JOIN {LabelingProject._meta.db_table} p ON p.id = a.project_id WHERE a.id = %s AND r.user_id = %s")
 
 
 def rater_of(user) -> Rater | None:
@@ -48,6 +69,14 @@ def rater_of(user) -> Rater | None:
 def project_by_id(project_id: int) -> LabelingProject | None:
     """A project by id, whoever may see it (the caller checks)."""
     return _one(LabelingProject, _PROJECT_SQL, [project_id])
+
+
+def rater_and_project(*, user, project_id: int) -> tuple[Rater | None, LabelingProject | None]:
+    """`rater_of(user)` and `project_by_id(project_id)` in one round trip (what every `next` reads first)."""
+    rater, project = _row(_RATER_PROJECT_SQL, [getattr(user, "pk", None), project_id], Rater, LabelingProject)
+    if rater is not None:
+        rater.user = user
+    return rater, project
 
 
 def project_list(*, user) -> QuerySet[LabelingProject]:
@@ -74,9 +103,10 @@ def project_items(*, project: LabelingProject, user) -> QuerySet[QueueItem]:
 def assignment_of(*, user, assignment_id: int) -> Assignment | None:
     """One of the user's own assignments, with its project; another rater's is None (a 404, never a 403
     that confirms it exists)."""
-    assignment = _one(Assignment, _ASSIGNMENT_SQL, [assignment_id, user.pk])
-    if assignment is not None:
-        assignment.project = project_by_id(assignment.project_id)
+    found = _row(_ASSIGNMENT_SQL, [assignment_id, user.pk], Assignment, LabelingProject)
+    if found is None:
+        return None
+    assignment, assignment.project = found
     return assignment
 
 
