@@ -294,7 +294,7 @@ def actor_pseudonym(actor: str) -> str:
     """A keyed hash of an actor id: stable per actor, not reversible without the server's secret."""
     if not actor:
         return ""
-    return hmac.new(settings.SIEVE_PSEUDONYM_SECRET.encode(), actor.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(settings.SIEVE_PSEUDONYM_SECRET.encode(), actor.encode(), "sha256").hex()
 
 
 def feedback_receive(*, source: Source, events: list[dict]) -> dict:
@@ -315,6 +315,8 @@ def feedback_receive(*, source: Source, events: list[dict]) -> dict:
             "linked": sum(1 for record_id in inserted if record_id is not None)}
 
 
+# The events travel as one JSON document (a parameter PostgreSQL parses in C) rather than as one
+# array per column, which psycopg would build in Python element by element.
 _FEEDBACK_SQL = f"""
 INSERT INTO {FeedbackEvent._meta.db_table}
     (source_id, idempotency_key, external_id, record_id, signal, value, actor, occurred_at, received_at)
@@ -322,9 +324,8 @@ SELECT %(source)s, e.idempotency_key, e.external_id,
        (SELECT r.id FROM {Record._meta.db_table} r
          WHERE r.source_id = %(source)s AND r.external_id = e.external_id AND r.is_current),
        e.signal, e.value, e.actor, e.occurred_at, now()
-  FROM unnest(%(keys)s::text[], %(ids)s::text[], %(signals)s::text[], %(values)s::text[]::jsonb[],
-              %(actors)s::text[], %(times)s::timestamptz[])
-       AS e(idempotency_key, external_id, signal, value, actor, occurred_at)
+  FROM jsonb_to_recordset(%(events)s::jsonb)
+       AS e(idempotency_key text, external_id text, signal text, value jsonb, actor text, occurred_at timestamptz)
 ON CONFLICT (source_id, idempotency_key) DO NOTHING
 RETURNING record_id
 """
@@ -332,17 +333,17 @@ RETURNING record_id
 
 def _feedback_insert_returning(source: Source, events: list[dict]) -> list:
     """One statement for a whole list: insert what is new, link it, and say which rows went in."""
-    params = {
-        "source": source.pk,
-        "keys": [e["idempotency_key"] for e in events],
-        "ids": [e["external_id"] for e in events],
-        "signals": [e["signal"] for e in events],
-        "values": [None if e.get("value") is None else orjson.dumps(e["value"]).decode() for e in events],
-        "actors": [actor_pseudonym(e.get("actor") or "") for e in events],
-        "times": [e["occurred_at"] for e in events],
-    }
+    pseudonyms: dict[str, str] = {}  # an actor named twice in one list is hashed once
+    rows = []
+    for e in events:
+        actor = e.get("actor") or ""
+        if actor not in pseudonyms:
+            pseudonyms[actor] = actor_pseudonym(actor)
+        # A JSON null value is stored as SQL NULL, as jsonb_to_recordset reads it.
+        rows.append({"idempotency_key": e["idempotency_key"], "external_id": e["external_id"], "signal": e["signal"],
+                     "value": e.get("value"), "actor": pseudonyms[actor], "occurred_at": e["occurred_at"]})
     with connection.cursor() as cursor:
-        cursor.execute(_FEEDBACK_SQL, params)
+        cursor.execute(_FEEDBACK_SQL, {"source": source.pk, "events": orjson.dumps(rows).decode()})
         return [row[0] for row in cursor.fetchall()]
 
 
