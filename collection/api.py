@@ -206,7 +206,7 @@ class FeedbackCollection(APIView):
         except orjson.JSONDecodeError as exc:
             return error_response("invalid_payload", f"malformed JSON: {str(exc).split(':')[0]}",
                           status.HTTP_400_BAD_REQUEST, line=exc.lineno, column=exc.colno)
-        events = feedback_events_parse(data)
+        events = feedback_events_parse(data, nul_possible=b"\\u0000" in body)
         result = services.feedback_receive(source=source, events=events)  # one statement: atomic by itself
         return Response(result, status=status.HTTP_201_CREATED if result["accepted"] else status.HTTP_200_OK)
 

@@ -94,6 +94,32 @@ def _kind(kinds: set) -> str:
     return "mixed"
 
 
+NUL_MESSAGE = "contains a NUL character (\\u0000), which PostgreSQL cannot store in text or JSON"
+_ESCAPED_NUL = b"\\u0000"  # how a NUL character can appear in JSON text (a raw one is a syntax error)
+
+
+def _shown(name: str) -> str:
+    return name.replace("\x00", "\\u0000")
+
+
+def nul_field(obj) -> str | None:
+    """The field of a decoded record (or feedback event) whose name or text holds a NUL character, or None."""
+    if not isinstance(obj, dict):
+        return None
+    for name, value in obj.items():
+        if "\x00" in name:
+            return _shown(name)
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key or (isinstance(item, str) and "\x00" in item):
+                    return f"{name}.{_shown(key)}"
+        elif isinstance(value, str) and "\x00" in value:
+            return name
+        elif isinstance(value, list) and any(isinstance(v, str) and "\x00" in v for v in value):
+            return name
+    return None
+
+
 class RecordChecker:
     """Checks one record at a time and remembers the batch's external ids and column types."""
 
@@ -108,6 +134,11 @@ class RecordChecker:
 
     def fail(self, message: str, line: int, field: str | None = None, value=None):
         raise PayloadError(message, line=line, field=field, value=value, unit=self.unit)
+
+    def check_no_nul(self, obj, line: int) -> None:
+        found = nul_field(obj)
+        if found is not None:
+            self.fail(f"{found} {NUL_MESSAGE}", line, found)
 
     def check_id(self, external_id, line: int) -> str:
         if external_id is None:
@@ -251,6 +282,8 @@ def iter_ndjson(stream, checker: RecordChecker) -> Iterator[ParsedRecord]:
             obj = loads(raw)
         except orjson.JSONDecodeError as exc:
             raise _json_error(exc, raw, number, "line") from None
+        if _ESCAPED_NUL in raw:  # rare: the (fast) byte search keeps the per-field walk off the hot path
+            checker.check_no_nul(obj, number)
         yield check(obj, number)
 
 
@@ -267,7 +300,10 @@ def iter_json_array(stream, checker: RecordChecker, *, max_bytes: int) -> Iterat
     if not isinstance(items, list):
         raise PayloadError("a JSON body must be an array of records", line=1)
     checker.unit = "record"
+    nul = _ESCAPED_NUL in text
     for number, obj in enumerate(items, start=1):
+        if nul:
+            checker.check_no_nul(obj, number)
         yield checker.check_object(obj, number)
 
 
@@ -304,6 +340,8 @@ def iter_csv(stream, checker: RecordChecker) -> Iterator[ParsedRecord]:
             raise PayloadError("the CSV header has no external_id column", line=1, field="header")
         seen = set()
         for name in header:
+            if "\x00" in name:
+                raise PayloadError(f"CSV header column {_shown(name)!r} {NUL_MESSAGE}", line=1, field=_shown(name))
             if not name or name in seen or name.startswith(META_PREFIX):
                 raise PayloadError(f"CSV header column {name!r} is empty, repeated or reserved", line=1, field=name)
             seen.add(name)
@@ -319,6 +357,9 @@ def iter_csv(stream, checker: RecordChecker) -> Iterator[ParsedRecord]:
                 continue
             if len(row) != width:
                 raise PayloadError(f"has {len(row)} fields, the header has {width}", line=line)
+            for i, cell in enumerate(row):
+                if "\x00" in cell:
+                    raise PayloadError(f"{header[i]} {NUL_MESSAGE}", line=line, field=header[i], value=_shown(cell))
             features = {}
             for i, name in feature_cols:
                 try:

@@ -6,6 +6,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from .api_errors import PayloadRejected
+from .parsing import NUL_MESSAGE, nul_field
 from .models import Batch, FeedbackEvent
 
 MAX_FEEDBACK_EVENTS = 1000
@@ -79,8 +80,10 @@ def _text(event: dict, name: str, index: int, *, required: bool, limit: int) -> 
     return value
 
 
-def feedback_events_parse(data) -> list[dict]:
-    """Check one event or a list of them; the first problem is refused with its index and field."""
+def feedback_events_parse(data, *, nul_possible: bool = True) -> list[dict]:
+    """Check one event or a list of them; the first problem is refused with its index and field.
+
+    `nul_possible=False`: the caller knows that no text holds a NUL character (its JSON had no `\\u0000`)."""
     events = data if isinstance(data, list) else [data]
     if not events:
         raise PayloadRejected("send one event or a non-empty list of events", field="body")
@@ -90,6 +93,9 @@ def feedback_events_parse(data) -> list[dict]:
     for index, event in enumerate(events):
         if not isinstance(event, dict):
             raise PayloadRejected(f"event {index}: must be a JSON object", index=index)
+        found = nul_field(event) if nul_possible else None
+        if found is not None:
+            raise PayloadRejected(f"event {index}: {found} {NUL_MESSAGE}", index=index, field=found)
         extra = event.keys() - FEEDBACK_FIELDS
         if extra:
             name = sorted(extra)[0]

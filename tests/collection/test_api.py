@@ -82,8 +82,9 @@ def test_a_retried_post_with_an_idempotency_key_returns_the_first_batch(api):
         (ndjson(2) + b'{"features": {"x": 1}}\n', 3, "external_id"),
         (ndjson(2) + ndjson(1), 3, "external_id"),
         (ndjson(1) + b'{"external_id": "z", "features": {"x": Infinity}}\n', 2, "features.x"),
+        (ndjson(1) + b'{"external_id": "z", "features": {"c": "a\\u0000"}}\n', 2, "features.c"),
     ],
-    ids=["malformed", "non-string-id", "missing-id", "duplicate-id", "non-finite"],
+    ids=["malformed", "non-string-id", "missing-id", "duplicate-id", "non-finite", "nul-character"],
 )
 def test_bad_records_are_refused_with_line_and_field_and_nothing_is_kept(api, source, body, line, field):
     response = post(api, body)
@@ -287,7 +288,8 @@ def test_feedback_for_a_known_record_is_linked_at_once(api, source):
 @pytest.mark.parametrize(
     ("bad", "field"),
     [({"signal": None}, "signal"), ({"occurred_at": "noon"}, "occurred_at"), ({"value": {"a": 1}}, "value"),
-     ({"external_id": 5}, "external_id"), ({"colour": "red"}, "colour")],
+     ({"external_id": 5}, "external_id"), ({"colour": "red"}, "colour"), ({"actor": "u\x00"}, "actor"),
+     ({"value": "bad\x00"}, "value")],
 )
 def test_bad_feedback_is_refused_naming_the_event_and_field(api, bad, field):
     response = send_feedback(api, [event(0), event(1, **bad)])

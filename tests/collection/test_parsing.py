@@ -90,6 +90,35 @@ def test_a_bad_timestamp_is_refused_with_its_value():
     assert (err.field, err.value) == ("observed_at", "yesterday")
 
 
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [({"external_id": "a\x00b", "features": {}}, "external_id"),
+     ({"external_id": "a", "features": {"text": "x\x00"}}, "features.text"),
+     ({"external_id": "a", "features": {"n\x00me": 1}}, "features.n\\u0000me"),
+     ({"external_id": "a", "features": {}, "label": ["ok", "\x00"]}, "label")],
+    ids=["id", "feature-value", "feature-name", "label"],
+)
+def test_a_nul_character_is_refused_naming_line_and_field(record, field):
+    # PostgreSQL stores no NUL in text or jsonb: refused at upload, not failed in the worker's COPY.
+    body = ndjson(rec(1), record)
+    assert b"\\u0000" in body
+    for fmt, payload, unit in (("ndjson", body, "line"), ("json", orjson.dumps([rec(1), record]), "record")):
+        err = error_of(payload, fmt)
+        assert (err.unit, err.line, err.field) == (unit, 2, field)
+        assert "NUL" in err.message
+
+
+def test_text_that_only_looks_like_an_escaped_nul_is_kept():
+    records, _ = parse(ndjson({"external_id": "a", "features": {"text": "\\u0000"}}))
+    assert records[0].features == {"text": "\\u0000"}
+
+
+def test_csv_nul_characters_are_refused_by_column():
+    err = error_of(b"external_id,x\na,1\nb,o\x00k\n", "csv")
+    assert (err.line, err.field) == (3, "x") and "NUL" in err.message
+    assert error_of(b"external_id,b\x00d\na,1\n", "csv").line == 1
+
+
 def test_a_json_array_is_read_and_its_errors_name_the_record():
     records, _ = parse(orjson.dumps([rec(1), rec(2)]), "json")
     assert [r.line for r in records] == [1, 2]
