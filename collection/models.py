@@ -140,6 +140,8 @@ class Batch(models.Model):
     error = models.TextField(blank=True)
     error_line = models.IntegerField(null=True, blank=True)
     attempts = models.IntegerField(default=0, help_text="How many times ingest claimed this batch.")
+    validation_claim = models.CharField(max_length=32, blank=True, default="",
+                                        help_text="The live validation claim's id while the batch is validating.")
     received_at = models.DateTimeField(default=timezone.now)
     ingest_started_at = models.DateTimeField(null=True, blank=True)
     ingested_at = models.DateTimeField(null=True, blank=True)

@@ -81,7 +81,8 @@ def sweep_stalled_batches() -> dict:
             # Validation writes nothing until its last transaction, so starting it over is safe.
             if not collection_services.batch_transition(
                     batch_id=batch.pk, from_status=status, to_status=Batch.Status.INGESTED, actor="task:sweeper",
-                    note="validation did not finish in time; queued again", where={"updated_at__lt": now - settings.SIEVE_STALLED_AFTER}):
+                    note="validation did not finish in time; queued again", validation_claim="",
+                    where={"updated_at__lt": now - settings.SIEVE_STALLED_AFTER}):
                 continue
             requeued, status = requeued + 1, Batch.Status.INGESTED
         # Touch it so the next sweep waits its turn again instead of piling up messages.

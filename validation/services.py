@@ -185,14 +185,18 @@ def batch_validate_claim(*, batch_id: int, actor: str, chunk_rows: int) -> dict 
     batch written once for all chunks, so that every chunk sees the same corrections.
     """
     started = timezone.now()
+    # The claim has an identity, so that work left over from an earlier claim of the same batch (a
+    # chunk that fails after its claim was given back and the batch claimed again, say) can neither
+    # give back nor decide the newer claim.
+    claim = uuid.uuid4().hex
     if not batch_transition(batch_id=batch_id, from_status=Batch.Status.INGESTED,
-                            to_status=Batch.Status.VALIDATING, actor=actor):
+                            to_status=Batch.Status.VALIDATING, actor=actor, validation_claim=claim):
         return None
-    with _released_on_error(batch_id, actor):
+    with _released_on_error(batch_id, actor, claim):
         batch = Batch.objects.get(pk=batch_id)
         baseline = Baseline.objects.active().filter(source_id=batch.source_id).first()
-        plan = {"batch": batch.pk, "baseline": baseline.pk if baseline else None, "started": started.isoformat(),
-                "chunks": [], "folder": ""}
+        plan = {"batch": batch.pk, "claim": claim, "baseline": baseline.pk if baseline else None,
+                "started": started.isoformat(), "chunks": [], "folder": ""}
         if baseline is None or not chunk_rows or batch.ingested_count <= chunk_rows:
             return plan
         chunks = profiling.plan_chunks(profiling.row_group_rows(data_path(batch.columnar)), chunk_rows)
@@ -207,7 +211,7 @@ def batch_validate_claim(*, batch_id: int, actor: str, chunk_rows: int) -> dict 
 
 def batch_validate_whole(*, plan: dict, actor: str) -> Batch | None:
     """Profile a claimed batch in this process, compare it and record the verdict."""
-    with _released_on_error(plan["batch"], actor):
+    with _released_on_error(plan["batch"], actor, plan.get("claim")):
         batch = Batch.objects.select_related("source").get(pk=plan["batch"])
         baseline = Baseline.objects.get(pk=plan["baseline"]) if plan["baseline"] else None
         profile = report = None
@@ -220,7 +224,7 @@ def batch_validate_whole(*, plan: dict, actor: str) -> Batch | None:
             report = _compare(profile, reference, baseline)
             labels = corrections.count
         return _verdict_record(batch=batch, baseline=baseline, profile=profile, report=report, labels=labels,
-                               started=plan["started"], actor=actor)
+                               started=plan["started"], actor=actor, claim=plan.get("claim"))
 
 
 def batch_validate_chunk(*, plan: dict, index: int) -> dict:
@@ -237,7 +241,8 @@ def batch_validate_chunk(*, plan: dict, index: int) -> dict:
     profiling.write_profiles(data_path(relative), profiling.frame_profiles(
         data_path(batch.columnar), spec, row_groups=plan["chunks"][index], corrections=corrections))
     # Progress: the sweeper takes a batch whose validation shows no sign of life for a while.
-    Batch.objects.filter(pk=batch.pk, status=Batch.Status.VALIDATING).update(updated_at=timezone.now())
+    Batch.objects.filter(pk=batch.pk, status=Batch.Status.VALIDATING, **_claimed(plan.get("claim"))).update(
+        updated_at=timezone.now())
     return {"index": index, "path": relative, "labels": corrections.count.to_dict()}
 
 
@@ -251,9 +256,10 @@ def batch_validate_merge(*, plan: dict, parts: list[dict], actor: str) -> Batch 
         if [part["index"] for part in parts] != list(range(len(plan["chunks"]))):
             raise ValueError(f"batch {plan['batch']}: chunks {[p['index'] for p in parts]} of "
                              f"{len(plan['chunks'])} came back")
-        if not Batch.objects.filter(pk=plan["batch"], status=Batch.Status.VALIDATING).exists():
+        if not Batch.objects.filter(pk=plan["batch"], status=Batch.Status.VALIDATING,
+                                    **_claimed(plan.get("claim"))).exists():
             return Batch.objects.filter(pk=plan["batch"]).first()
-        with _released_on_error(plan["batch"], actor):
+        with _released_on_error(plan["batch"], actor, plan.get("claim")):
             batch = Batch.objects.select_related("source").get(pk=plan["batch"])
             baseline = Baseline.objects.get(pk=plan["baseline"])
             reference = Profile.from_json(baseline.profile)
@@ -265,18 +271,24 @@ def batch_validate_merge(*, plan: dict, parts: list[dict], actor: str) -> Batch 
                 labels = labels.add(profiling.LabelCount(**part["labels"]))
             return _verdict_record(batch=batch, baseline=baseline, profile=profile,
                                    report=_compare(profile, reference, baseline), labels=labels,
-                                   started=plan["started"], actor=actor)
+                                   started=plan["started"], actor=actor, claim=plan.get("claim"))
     finally:
         _chunks_remove(plan["folder"])
 
 
-def batch_validate_release(*, batch_id: int, actor: str, note: str, folder: str = "") -> bool:
+def batch_validate_release(*, batch_id: int, actor: str, note: str, folder: str = "", claim: str | None = None) -> bool:
     """Give a claim back (validating -> ingested) so a retry or the sweeper validates the batch again;
-    `folder` (a chunked plan's) is removed."""
+    `folder` (a chunked plan's) is removed. With `claim`, only if that claim is still the live one."""
     if folder:
         _chunks_remove(folder)
-    return batch_transition(batch_id=batch_id, from_status=Batch.Status.VALIDATING,
-                            to_status=Batch.Status.INGESTED, actor=actor, note=note[:1000])
+    return batch_transition(batch_id=batch_id, from_status=Batch.Status.VALIDATING, to_status=Batch.Status.INGESTED,
+                            actor=actor, note=note[:1000], where=_claimed(claim), validation_claim="")
+
+
+def _claimed(claim: str | None) -> dict:
+    """The condition that a validation claim is still the batch's live one (none for plans made before claims
+    had an identity)."""
+    return {} if claim is None else {"validation_claim": claim}
 
 
 def _chunks_remove(folder: str) -> None:
@@ -287,12 +299,13 @@ def _chunks_remove(folder: str) -> None:
 
 
 @contextmanager
-def _released_on_error(batch_id: int, actor: str):
+def _released_on_error(batch_id: int, actor: str, claim: str | None):
     try:
         yield
     except BaseException:
         # Give the claim back so a retry (or the sweeper) can validate it again.
-        batch_validate_release(batch_id=batch_id, actor=actor, note="validation was interrupted; queued again")
+        batch_validate_release(batch_id=batch_id, actor=actor, note="validation was interrupted; queued again",
+                               claim=claim)
         raise
 
 
@@ -311,7 +324,7 @@ def _report(batch: Batch, baseline: Baseline):
 
 
 def _verdict_record(*, batch: Batch, baseline: Baseline | None, profile: Profile | None, report,
-                    labels: profiling.LabelCount, started: str, actor: str) -> Batch | None:
+                    labels: profiling.LabelCount, started: str, actor: str, claim: str | None) -> Batch | None:
     """Record a verdict: one path for the whole and the chunked validation."""
     if report is None:
         verdict, reasons = ValidationRun.Verdict.NO_BASELINE, ["no baseline"]
@@ -328,7 +341,8 @@ def _verdict_record(*, batch: Batch, baseline: Baseline | None, profile: Profile
         # The verdict is this move: of two workers that got this far, one moves the batch, the other stops.
         if not batch_transition(batch_id=batch.pk, from_status=Batch.Status.VALIDATING,
                                 to_status=Batch.Status.QUARANTINED if quarantined else Batch.Status.ADMITTED,
-                                actor=actor, note="; ".join(reasons)[:1000] or verdict):
+                                actor=actor, note="; ".join(reasons)[:1000] or verdict, where=_claimed(claim),
+                                validation_claim=""):
             return Batch.objects.get(pk=batch.pk)
         run = ValidationRun.objects.create(
             batch=batch, baseline=baseline, verdict=verdict, reasons=_json_safe(list(reasons)),

@@ -32,7 +32,8 @@ class ClaimedStep(Task):
     """A step working on a claimed batch: when it fails for good, the claim is given back."""
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
-        services.batch_validate_release(batch_id=kwargs["plan"]["batch"], actor=ACTOR, folder=kwargs["plan"]["folder"],
+        plan = kwargs["plan"]
+        services.batch_validate_release(batch_id=plan["batch"], actor=ACTOR, folder=plan["folder"], claim=plan.get("claim"),
                                         note=f"{self.name.rsplit('.', 1)[-1]} failed ({exc!r}); queued again")
 
 

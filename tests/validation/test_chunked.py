@@ -10,7 +10,9 @@ from celery import chain, signature
 
 from collection import services as collection
 from collection.models import Batch
+from collection.signals import batch_received
 from collection.storage import data_path
+from config.pipeline import _start_on_receipt as start_on_receipt
 from config.pipeline import pipeline_for
 from tests.conftest import Process, checkout_records, service_env, wait_for
 from validation import profiling, services
@@ -32,8 +34,14 @@ def as_json_array(ndjson: bytes) -> bytes:
 
 
 def ingested(source, body: bytes) -> Batch:
-    batch = collection.batch_receive(source=source, body=io.BytesIO(as_json_array(body)), fmt="json",
-                                     gzipped=False)[0]
+    """A batch received and ingested in this process, without the pipeline that its receipt starts:
+    with a worker running, that pipeline's validate would race the test's own chain for the claim."""
+    batch_received.disconnect(start_on_receipt)
+    try:
+        batch = collection.batch_receive(source=source, body=io.BytesIO(as_json_array(body)), fmt="json",
+                                         gzipped=False)[0]
+    finally:
+        batch_received.connect(start_on_receipt)
     return collection.batch_ingest(batch_id=batch.pk)
 
 
@@ -120,6 +128,31 @@ def start_worker(tmp_path: Path, *, data_dir: Path, queue: str, concurrency: int
             "-I", "tests.validation.chain_probe"]
     env = service_env(data_dir=data_dir, queue=queue, SIEVE_VALIDATE_CHUNK_ROWS=CHUNK_ROWS)
     return Process(args, env=env, log=tmp_path / f"worker-{name}.log", ready=" ready.")
+
+
+def test_work_left_from_an_earlier_claim_neither_gives_back_nor_decides_a_newer_one(small_row_groups, source,
+                                                                                    tmp_path):
+    baseline_for(source, tmp_path)
+    batch = ingested(source, checkout_records(3000, seed=8))
+    old = services.batch_validate_claim(batch_id=batch.pk, actor="task:validate", chunk_rows=CHUNK_ROWS)
+    old_parts = [services.batch_validate_chunk(plan=old, index=i) for i in range(len(old["chunks"]))]
+    # One chunk fails: the claim is given back, and the batch is claimed again (a retry, the sweeper).
+    assert services.batch_validate_release(batch_id=batch.pk, actor="task:validate", note="chunk 0 failed",
+                                           folder=old["folder"], claim=old["claim"])
+    new = services.batch_validate_claim(batch_id=batch.pk, actor="task:validate", chunk_rows=CHUNK_ROWS)
+    assert new["claim"] != old["claim"]
+    # Another chunk of the old plan fails late: its give-back leaves the new claim alone.
+    assert not services.batch_validate_release(batch_id=batch.pk, actor="task:validate", note="chunk 2 failed",
+                                               folder=old["folder"], claim=old["claim"])
+    # The old plan's merge arrives late: it decides nothing.
+    services.batch_validate_merge(plan=old, parts=old_parts, actor="task:validate")
+    assert status_of(batch.pk) == "validating" and not ValidationRun.objects.filter(batch=batch).exists()
+    parts = [services.batch_validate_chunk(plan=new, index=i) for i in range(len(new["chunks"]))]
+    services.batch_validate_merge(plan=new, parts=parts, actor="task:validate")
+    assert judged(batch.pk) and ValidationRun.objects.filter(batch=batch).count() == 1
+    assert Batch.objects.get(pk=batch.pk).validation_claim == ""
+    assert list(batch.transitions.values_list("to_status", flat=True)) == [
+        "received", "ingesting", "ingested", "validating", "ingested", "validating", "admitted"]
 
 
 @pytest.fixture
