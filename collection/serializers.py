@@ -6,8 +6,8 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from .api_errors import PayloadRejected
-from .parsing import NUL_MESSAGE, nul_field
 from .models import Batch, FeedbackEvent
+from .parsing import NUL_MESSAGE, nul_field
 
 MAX_FEEDBACK_EVENTS = 1000
 FEEDBACK_FIELDS = {"external_id", "signal", "value", "actor", "occurred_at", "idempotency_key"}

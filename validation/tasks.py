@@ -33,7 +33,8 @@ class ClaimedStep(Task):
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         plan = kwargs["plan"]
-        services.batch_validate_release(batch_id=plan["batch"], actor=ACTOR, folder=plan["folder"], claim=plan.get("claim"),
+        services.batch_validate_release(batch_id=plan["batch"], actor=ACTOR, folder=plan["folder"],
+                                        claim=plan.get("claim"),
                                         note=f"{self.name.rsplit('.', 1)[-1]} failed ({exc!r}); queued again")
 
 
