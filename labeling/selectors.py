@@ -1,5 +1,4 @@
 """Reads of the labeling app that the API, the pages and the admin share."""
-import json
 from datetime import datetime, timedelta
 
 from django.db import connection
@@ -29,16 +28,36 @@ def _row(sql: str, params: list, *models) -> tuple | None:
         return None
     instances, start = [], 0
     for model in models:
-        fields = model._meta.concrete_fields
+        fields = _converted_fields(model)
         values = row[start:start + len(fields)]
         start += len(fields)
         if all(v is None for v in values):
             instances.append(None)
             continue
-        values = [f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v
-                  for f, v in zip(fields, values)]
-        instances.append(model.from_db(connection.alias, [f.attname for f in fields], values))
+        converted = []
+        for (_, column, converters), value in zip(fields, values):
+            for converter in converters:
+                value = converter(value, column, connection)
+            converted.append(value)
+        instances.append(model.from_db(connection.alias, [attname for attname, _, _ in fields], converted))
     return tuple(instances)
+
+
+_CONVERTERS: dict = {}
+
+
+def _converted_fields(model) -> list[tuple]:
+    """(attname, column, converters) per concrete field: the converters that Django's own queries apply
+    to what this database returns (JSON as text and durations as microseconds on SQLite, say)."""
+    key = (model, connection.vendor)
+    if key not in _CONVERTERS:
+        fields = []
+        for field in model._meta.concrete_fields:
+            column = field.get_col(model._meta.db_table)
+            fields.append((field.attname, column,
+                           connection.ops.get_db_converters(column) + column.get_db_converters(connection)))
+        _CONVERTERS[key] = fields
+    return _CONVERTERS[key]
 
 
 def _columns(model, alias: str) -> str:
@@ -110,20 +129,13 @@ def assignment_of(*, user, assignment_id: int) -> Assignment | None:
     return assignment
 
 
-_RECORD_SQL = f"""
-SELECT r.external_id, r.features, r.observed_at FROM {Record._meta.db_table} r
-  JOIN {QueueItem._meta.db_table} q ON q.record_id = r.id WHERE q.id = %s
-"""
+_RECORD_SQL = (f"SELECT {_columns(Record, 'r')} FROM {Record._meta.db_table} r "
+               f"JOIN {QueueItem._meta.db_table} q ON q.record_id = r.id WHERE q.id = %s")
 
 
 def item_record(*, item_id: int) -> Record:
     """The record an item is about (external id, features, observed time): what a rater is shown."""
-    with connection.cursor() as cursor:
-        cursor.execute(_RECORD_SQL, [item_id])
-        external_id, features, observed_at = cursor.fetchone()
-    if isinstance(features, str):
-        features = json.loads(features)
-    return Record(external_id=external_id, features=features, observed_at=observed_at)
+    return _one(Record, _RECORD_SQL, [item_id])
 
 
 def rater_history(*, rater: Rater, project: LabelingProject | None = None, limit: int = 20) -> list[Assignment]:

@@ -10,6 +10,25 @@ from tests.conftest import ROOT, Process, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
+# A custom labeling client on the demo's SQLite database: token, projects, next (with its record),
+# the same lease again, a label, the assignment read back. Prints one line of what it saw.
+API_CLIENT = """
+from django.test import Client
+c = Client(HTTP_HOST="127.0.0.1")
+token = c.post("/api/v1/token", {"username": "rater-enduser", "password": "sieve-demo"},
+               content_type="application/json").json()["token"]
+auth = {"HTTP_AUTHORIZATION": "Token " + token}
+project = c.get("/api/v1/projects", **auth).json()[0]
+lease = c.get(f"/api/v1/projects/{project['id']}/next", **auth)
+again = c.get(f"/api/v1/projects/{project['id']}/next", **auth)
+body = lease.json()
+label = c.post(f"/api/v1/assignments/{body['id']}/annotation", {"value": project["choices"][0]["value"]},
+               content_type="application/json", **auth)
+read = c.get(f"/api/v1/assignments/{body['id']}", **auth)
+print("api", lease.status_code, again.json()["id"] == body["id"], sorted(body["record"]["features"]) != [],
+      isinstance(body["record"]["observed_at"], (str, type(None))), label.status_code, read.json()["state"])
+"""
+
 
 def test_the_demo_runs_on_sqlite_and_the_filesystem_broker(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
@@ -32,6 +51,8 @@ def test_the_demo_runs_on_sqlite_and_the_filesystem_broker(tmp_path):
 
         wait_for(lambda: status() == "admitted:300 quarantined:300", timeout=120, interval=1,
                  what="the clean demo batch admitted and the drifted one quarantined")
+        client = subprocess.run(manage + ["shell", "-c", API_CLIENT], cwd=ROOT, env=env, capture_output=True, text=True)
+        assert client.stdout.strip().splitlines()[-1:] == ["api 200 True True True 201 submitted"], client.stderr[-3000:]
     finally:
         worker.stop()
     assert (tmp_path / "var" / "sieve.sqlite3").exists()
