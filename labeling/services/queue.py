@@ -50,9 +50,15 @@ def item_next(*, rater: Rater, project: LabelingProject, lease: timedelta | None
     _reclaim_now_and_then(project, now)
     if project.gold_rate > 0 and random.random() < project.gold_rate:
         rater_check_fits(rater, project)
-        gold = _claim_gold(rater, project, now, until)
-        if gold is not None:
-            return gold
+        # A live lease comes back first, gold or not: the claim below returns it.
+        if not Assignment.objects.filter(rater=rater, project=project, state=Assignment.State.LEASED).exists():
+            try:
+                gold = _claim_gold(rater, project, now, until)
+            except IntegrityError:
+                gold = None  # the same rater asked twice at once: the claim below returns the other request's lease
+            if gold is not None:
+                gold.project = project
+                return gold
     for attempt in range(3):
         try:
             found, own = _claim(rater, project, now, until, with_record)

@@ -237,6 +237,26 @@ def test_gold_items_come_at_the_gold_rate_and_are_scored_but_never_counted(sourc
         services.item_set_gold(item=golds[0], answer="maybe")
 
 
+def test_a_reload_gets_the_live_lease_back_whatever_the_gold_rate(source, make_rater):
+    # Gold is drawn before the claim: it must not lease a second item (or fail on the one-live-lease
+    # index) while the rater still holds one, gold or not.
+    project = services.project_create(name="all-gold", choices=CHOICES, overlap=1, gold_rate=1.0, sources=[source])
+    services.batch_route(batch_id=batch_of_records(source, 20).pk)
+    for item in project.items.order_by("id")[:10]:
+        services.item_set_gold(item=item, answer="positive")
+    rater = make_rater(join=project)
+    first = services.item_next(rater=rater, project=project)
+    assert first.is_gold
+    assert {services.item_next(rater=rater, project=project).pk for _ in range(20)} == {first.pk}
+    services.assignment_submit(assignment=first, value="positive")
+    project.gold_rate = 0
+    regular = services.item_next(rater=rater, project=project)  # a regular live lease, then gold again
+    project.gold_rate = 1.0
+    assert not regular.is_gold
+    assert {services.item_next(rater=rater, project=project).pk for _ in range(20)} == {regular.pk}
+    assert Assignment.objects.filter(rater=rater, state=Assignment.State.LEASED).count() == 1
+
+
 def test_reclaiming_expired_leases_is_bounded_per_call_and_returns_every_slot(project, queued, make_rater):
     raters = [make_rater() for _ in range(12)]
     for rater in raters:
