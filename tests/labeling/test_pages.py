@@ -383,6 +383,8 @@ def test_a_rater_signs_in_and_labels_five_items_with_the_keyboard_alone(live_ser
                                                                         make_rater, screenshots):
     services.batch_route(batch_id=long_records(source, 20).pk)
     rater = make_rater("gina", password=PASSWORD)
+    errors = []  # what the browser's console reports: a failed script, style or icon
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     log_in_as_rater(page, live_server.url, "gina")
     assert page.url == f"{live_server.url}/label/"
     page.focus("#projects a.start")  # as Tab would: then Enter follows the link
@@ -401,6 +403,7 @@ def test_a_rater_signs_in_and_labels_five_items_with_the_keyboard_alone(live_ser
     page.keyboard.press("s")
     page.wait_for_selector("#notice >> text=Skipped")
     assert Assignment.objects.filter(rater=rater, state="skipped").count() == 1
+    assert errors == []
 
 
 @pytest.mark.browser
