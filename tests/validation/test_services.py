@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from collection import services as collection
 from collection.models import Batch, QuarantinePolicy
+from collection.parsing import LABEL_COLUMN
 from collection.storage import data_path
 from validation import services
 from validation.models import Alert, Baseline, DailyProfile, ValidationRun
@@ -133,6 +134,24 @@ def test_a_clean_batch_is_admitted_and_a_drifted_one_quarantined_with_its_anomal
     anomaly = drifted.validation.anomalies.get(feature="amount", kind="distribution_drift")
     assert anomaly.value >= anomaly.threshold and anomaly.explanation
     assert drifted.validation.baseline == with_baseline
+
+
+def test_production_records_without_labels_are_admitted_and_half_labeled_ones_flagged(source, with_baseline):
+    # A baseline made from labeled data; production batches arrive before their labels.
+    def without_labels(body: bytes, keep_every: int = 0) -> bytes:
+        lines = []
+        for number, line in enumerate(body.splitlines()):
+            record = orjson.loads(line)
+            if not keep_every or number % keep_every:
+                record.pop("label", None)
+            lines.append(orjson.dumps(record))
+        return b"\n".join(lines) + b"\n"
+
+    unlabeled = services.batch_validate(batch_id=ingested(source, without_labels(records(3000, seed=8))).pk)
+    assert unlabeled.status == "admitted" and unlabeled.validation.verdict == "pass"
+    assert not unlabeled.validation.anomalies.filter(feature=LABEL_COLUMN).exists()
+    half = services.batch_validate(batch_id=ingested(source, without_labels(records(3000, seed=9), keep_every=2)).pk)
+    assert half.validation.anomalies.filter(feature=LABEL_COLUMN, kind="missing_rate_change").exists()
 
 
 def test_validating_twice_gives_one_verdict(source, with_baseline):

@@ -16,7 +16,7 @@ from .report import (
     Report,
     verdict_for,
 )
-from .schema import TRAINING, Schema, infer_schema
+from .schema import SERVING, TRAINING, Schema, infer_schema
 from .shift import class_conditional_distance, classify, concept_distance, metric_value
 from .thresholds import Thresholds
 
@@ -27,11 +27,18 @@ def compare(
     *,
     schema: Schema | None = None,
     thresholds: Thresholds | None = None,
-    environment: str = TRAINING,
+    environment: str | None = None,
 ) -> Report:
-    """Check a batch against the baseline: schema, per-feature drift, label and concept drift."""
+    """Check a batch against the baseline: schema, per-feature drift, label and concept drift.
+
+    `environment` (TFDV's idea): which of the schema's features the batch must carry. By default a
+    batch that carries labels is training data and one without any is serving data (production
+    records waiting for their labels), in which the label is not expected (infer_schema's default).
+    """
     if batch.spec != baseline.spec:
         raise ValueError("profile the batch with the baseline's spec (profile.spec)")
+    if environment is None:
+        environment = TRAINING if batch.has_labels else SERVING
     schema = schema or infer_schema(baseline)
     th = thresholds or Thresholds()
     label = schema.label

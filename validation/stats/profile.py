@@ -38,9 +38,10 @@ class Profile:
 
     @property
     def has_labels(self) -> bool:
-        """True when the label column was present, so label and concept drift can be computed."""
+        """True when the batch carries labels (a label column with at least one value), so label and
+        concept drift can be computed. A label column with no value at all is no label."""
         label = self.spec.label
-        return label is not None and label in self.features
+        return label is not None and label in self.features and self.features[label].missing < self.n_rows
 
     def merge(self, other: Profile) -> Profile:
         """Profile of the concatenation; a feature absent from one side counts as missing there."""

@@ -100,7 +100,20 @@ def test_a_missing_rate_change_is_flagged(baseline):
 def test_a_serving_batch_need_not_carry_the_label(baseline):
     report = check(frame(5_000, 8).drop(columns="y"), baseline, environment="serving")
     assert report.verdict == "pass"
-    assert check(frame(5_000, 8).drop(columns="y"), baseline).kinds() == {("missing_required_feature", "y")}
+    training = check(frame(5_000, 8).drop(columns="y"), baseline, environment="training")
+    assert training.kinds() == {("missing_required_feature", "y")}
+
+
+def test_a_batch_without_any_label_is_checked_as_serving_data(baseline):
+    # Production records arrive before their labels: by default a batch that carries none (no label
+    # column, or one with no value) is serving data; one with some labels is training data.
+    assert check(frame(5_000, 8).drop(columns="y"), baseline).verdict == "pass"
+    unlabeled = frame(5_000, 8)
+    unlabeled["y"] = None
+    assert check(unlabeled, baseline).verdict == "pass"
+    half = frame(5_000, 8)
+    half.loc[: 2_499, "y"] = None
+    assert ("missing_rate_change", "y") in check(half, baseline).kinds()
 
 
 def test_thresholds_are_configurable_per_feature_and_metric(baseline):
