@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from . import selectors, services
 from .api_errors import PayloadRejected, error_response
 from .models import Batch, Source
-from .parsing import PayloadError
+from .parsing import ESCAPED_NUL, PayloadError
 from .serializers import (
     BatchSerializer,
     FeedbackEventSerializer,
@@ -206,7 +206,7 @@ class FeedbackCollection(APIView):
         except orjson.JSONDecodeError as exc:
             return error_response("invalid_payload", f"malformed JSON: {str(exc).split(':')[0]}",
                           status.HTTP_400_BAD_REQUEST, line=exc.lineno, column=exc.colno)
-        events = feedback_events_parse(data, nul_possible=b"\\u0000" in body)
+        events = feedback_events_parse(data, nul_possible=ESCAPED_NUL in body)
         result = services.feedback_receive(source=source, events=events)  # one statement: atomic by itself
         return Response(result, status=status.HTTP_201_CREATED if result["accepted"] else status.HTTP_200_OK)
 

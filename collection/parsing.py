@@ -95,7 +95,7 @@ def _kind(kinds: set) -> str:
 
 
 NUL_MESSAGE = "contains a NUL character (\\u0000), which PostgreSQL cannot store in text or JSON"
-_ESCAPED_NUL = b"\\u0000"  # how a NUL character can appear in JSON text (a raw one is a syntax error)
+ESCAPED_NUL = b"\\u0000"  # how a NUL character can appear in JSON text (a raw one is a syntax error)
 
 
 def _shown(name: str) -> str:
@@ -282,7 +282,7 @@ def iter_ndjson(stream, checker: RecordChecker) -> Iterator[ParsedRecord]:
             obj = loads(raw)
         except orjson.JSONDecodeError as exc:
             raise _json_error(exc, raw, number, "line") from None
-        if _ESCAPED_NUL in raw:  # rare: the (fast) byte search keeps the per-field walk off the hot path
+        if ESCAPED_NUL in raw:  # rare: the (fast) byte search keeps the per-field walk off the hot path
             checker.check_no_nul(obj, number)
         yield check(obj, number)
 
@@ -300,7 +300,7 @@ def iter_json_array(stream, checker: RecordChecker, *, max_bytes: int) -> Iterat
     if not isinstance(items, list):
         raise PayloadError("a JSON body must be an array of records", line=1)
     checker.unit = "record"
-    nul = _ESCAPED_NUL in text
+    nul = ESCAPED_NUL in text
     for number, obj in enumerate(items, start=1):
         if nul:
             checker.check_no_nul(obj, number)

@@ -65,7 +65,6 @@ def _columns(model, alias: str) -> str:
 
 
 _RATER_SQL = f"SELECT {_columns(Rater, 'r')} FROM {Rater._meta.db_table} r WHERE r.user_id = %s"
-_PROJECT_SQL = f"SELECT {_columns(LabelingProject, 'p')} FROM {LabelingProject._meta.db_table} p WHERE p.id = %s"
 _RATER_PROJECT_SQL = (f"SELECT {_columns(Rater, 'r')}, {_columns(LabelingProject, 'p')} FROM (SELECT 1) one "
                       f"LEFT JOIN {Rater._meta.db_table} r ON r.user_id = %s "
                       f"LEFT JOIN {LabelingProject._meta.db_table} p ON p.id = %s")
@@ -85,13 +84,9 @@ def rater_of(user) -> Rater | None:
     return rater
 
 
-def project_by_id(project_id: int) -> LabelingProject | None:
-    """A project by id, whoever may see it (the caller checks)."""
-    return _one(LabelingProject, _PROJECT_SQL, [project_id])
-
-
 def rater_and_project(*, user, project_id: int) -> tuple[Rater | None, LabelingProject | None]:
-    """`rater_of(user)` and `project_by_id(project_id)` in one round trip (what every `next` reads first)."""
+    """The user's rater profile (`rater_of`) and a project by id, whoever may see it (the caller checks), in
+    one round trip: what every `next` reads first."""
     rater, project = _row(_RATER_PROJECT_SQL, [getattr(user, "pk", None), project_id], Rater, LabelingProject)
     if rater is not None:
         rater.user = user

@@ -51,7 +51,7 @@ def item_next(*, rater: Rater, project: LabelingProject, lease: timedelta | None
     if project.gold_rate > 0 and random.random() < project.gold_rate:
         rater_check_fits(rater, project)
         # A live lease comes back first, gold or not: the claim below returns it.
-        if not Assignment.objects.filter(rater=rater, project=project, state=Assignment.State.LEASED).exists():
+        if not _live_lease(rater, project).exists():
             try:
                 gold = _claim_gold(rater, project, now, until)
             except IntegrityError:
@@ -64,7 +64,7 @@ def item_next(*, rater: Rater, project: LabelingProject, lease: timedelta | None
             found, own = _claim(rater, project, now, until, with_record)
         except IntegrityError:
             # The same rater asked twice at once and the other request won: answer with its lease.
-            found, own = Assignment.objects.filter(rater=rater, project=project, state=Assignment.State.LEASED).first(), True
+            found, own = _live_lease(rater, project).first(), True
         if found is not None:
             found.project = project  # the caller's object, so that submit need not fetch it again
         if own and found is not None:
@@ -93,6 +93,11 @@ def _reclaim_now_and_then(project: LabelingProject, now: datetime) -> None:
         leases_reclaim(project=project, now=now)
 
 
+def _live_lease(rater: Rater, project: LabelingProject):
+    """The rater's leased assignment in the project (at most one: a partial unique index), live or run out."""
+    return Assignment.objects.filter(rater=rater, project=project, state=Assignment.State.LEASED)
+
+
 def _not_held_by(rater: Rater):
     return ~Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater, state__in=Assignment.HELD))
 
@@ -101,7 +106,7 @@ def _claim(rater, project, now, until, with_record=False) -> tuple[Assignment | 
     """(assignment, is_own): the rater's leased assignment if any (live or not), else a new lease, else None."""
     if connection.vendor == "postgresql":
         return hot.claim(rater_id=rater.pk, project_id=project.pk, now=now, until=until, with_record=with_record)
-    own = Assignment.objects.filter(rater=rater, project=project, state=Assignment.State.LEASED).first()
+    own = _live_lease(rater, project).first()
     if own is not None:
         return own, True
     if not Membership.objects.filter(project=project, rater=rater).exists():
