@@ -36,6 +36,11 @@ class Rater(models.Model):
         return f"{self.user.get_username()} ({self.get_kind_display()})"
 
 
+class ConsensusMethod(models.TextChoices):
+    MAJORITY = "majority", "Majority vote"
+    DAWID_SKENE = "dawid_skene", "Dawid-Skene"
+
+
 class LabelingProject(models.Model):
     """One question asked about the records of some sources, with its label kind, overlap and who may answer."""
 
@@ -70,6 +75,29 @@ class LabelingProject(models.Model):
     sources = models.ManyToManyField("collection.Source", blank=True, related_name="labeling_projects",
                                      help_text="Admitted batches of these sources feed the project.")
     members = models.ManyToManyField(Rater, through="Membership", related_name="projects", blank=True)
+    # How the final label of an item is found. Dawid-Skene by default: on every real crowd set we hold
+    # it is more accurate than the majority (docs/label-quality.md); the majority still settles each
+    # item on submit, and a Dawid-Skene run then re-decides the open and complete items it saw.
+    consensus_method = models.CharField(max_length=20, choices=ConsensusMethod.choices,
+                                        default=ConsensusMethod.DAWID_SKENE)
+    # An item whose consensus confidence (majority share, or Dawid-Skene posterior) stays under this
+    # after its overlap plus the extra raters goes to adjudication instead of waiting.
+    min_confidence = models.FloatField(default=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+                                       help_text="Lowest consensus confidence (majority share or posterior) "
+                                                 "an item may close with; below it, adjudication.")
+    consensus_every = models.PositiveIntegerField(default=200, help_text="Dawid-Skene re-runs after this many "
+                                                                         "new labels (0: only on schedule or demand).")
+    kappa_min_shared = models.PositiveIntegerField(default=10, help_text="Cohen's kappa is shown for pairs of "
+                                                                         "raters sharing at least this many items.")
+    # Rater quality gate: below `min_gold_accuracy` after `min_gold_answers` gold answers, a rater is paused.
+    min_gold_accuracy = models.FloatField(null=True, blank=True,
+                                          validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+                                          help_text="Pause a rater whose gold accuracy falls below this (empty: never).")
+    min_gold_answers = models.PositiveIntegerField(default=10, help_text="Gold answers before the gate applies.")
+    # {"generalist": 12.0, "expert": 60.0, "end_user": 0.0}: cost of an hour of labeling per rater kind.
+    hourly_rates = models.JSONField(default=dict, blank=True, help_text="Hourly rate per rater kind, "
+                                                                        "e.g. {\"generalist\": 12, \"expert\": 60}.")
+    currency = models.CharField(max_length=3, default="USD")
     is_active = models.BooleanField(default=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
@@ -82,6 +110,8 @@ class LabelingProject(models.Model):
             models.CheckConstraint(condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1), name="project_gold_rate_share"),
             models.CheckConstraint(condition=Q(scale_min__lt=F("scale_max")), name="project_scale_ordered"),
             models.CheckConstraint(condition=Q(lease_duration__gt=timedelta(0)), name="project_lease_positive"),
+            models.CheckConstraint(condition=Q(min_confidence__gte=0) & Q(min_confidence__lte=1),
+                                   name="project_min_confidence_share"),
         ]
 
     def __str__(self) -> str:
@@ -112,6 +142,11 @@ class LabelingProject(models.Model):
             errors["domains"] = "a list of domain names"
         if self.scale_min >= self.scale_max:
             errors["scale_max"] = "the highest rating must be above the lowest"
+        rates = self.hourly_rates
+        if not isinstance(rates, dict) or any(
+                k not in Rater.Kind.values or isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0
+                for k, v in rates.items()):
+            errors["hourly_rates"] = f"a rate (a number, 0 or more) per rater kind {Rater.Kind.values}"
         if errors:
             raise ValidationError(errors)
 
@@ -145,9 +180,18 @@ class Membership(models.Model):
     added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                  related_name="+")
     added_at = models.DateTimeField(default=timezone.now)
+    # A paused rater gets no work in the project (the gold-accuracy gate, or staff); staff resume them.
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_reason = models.TextField(blank=True, db_default="")
+    paused_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+", help_text="Empty when the gold-accuracy gate paused them.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "rater"], name="membership_once")]
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None
 
     def __str__(self) -> str:
         return f"{self.rater} in {self.project}"
@@ -177,7 +221,16 @@ class QueueItem(models.Model):
 
     class State(models.TextChoices):
         OPEN = "open"
+        # No confident consensus after the overlap and every extra rater: an expert or staff decides.
+        ADJUDICATION = "adjudication", "Needs adjudication"
         COMPLETE = "complete"
+        UNLABELABLE = "unlabelable", "Closed as unlabelable"
+
+    class Decided(models.TextChoices):
+        """What set the item's consensus."""
+        MAJORITY = "majority", "Majority vote"
+        DAWID_SKENE = "dawid_skene", "Dawid-Skene"
+        ADJUDICATED = "adjudicated", "Adjudicated"
 
     # Indexed by the unique (project, record) and the partial indexes below, which all start with it.
     project = models.ForeignKey(LabelingProject, on_delete=models.CASCADE, related_name="items", db_index=False)
@@ -189,9 +242,14 @@ class QueueItem(models.Model):
     submitted_count = models.PositiveSmallIntegerField(default=0)
     feedback_count = models.PositiveIntegerField(default=0, help_text="Process-feedback labels on this item.")
     skipped_count = models.PositiveIntegerField(default=0)
-    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.OPEN)
     consensus = models.JSONField(null=True, blank=True)
     agreement = models.FloatField(null=True, blank=True, help_text="Share of counted labels that agree with it.")
+    confidence = models.FloatField(null=True, blank=True,
+                                   help_text="The consensus's confidence: majority share or Dawid-Skene posterior.")
+    decided_by = models.CharField(max_length=20, choices=Decided.choices, blank=True, db_default="")
+    consensus_run = models.ForeignKey("ConsensusRun", null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="+", db_index=False, help_text="The run that set the consensus.")
     completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -203,17 +261,21 @@ class QueueItem(models.Model):
             models.UniqueConstraint(fields=["project", "record"], name="queueitem_once_per_project"),
             models.CheckConstraint(condition=Q(submitted_count__lte=F("needed") - F("leased_count")),
                                    name="queueitem_never_over_assigned"),
-            models.CheckConstraint(condition=Q(state__in=["open", "complete"]), name="queueitem_state_known"),
+            models.CheckConstraint(condition=Q(state__in=["open", "adjudication", "complete", "unlabelable"]),
+                                   name="queueitem_state_known"),
             models.CheckConstraint(condition=Q(is_gold=False) | Q(gold_answer__isnull=False),
                                    name="queueitem_gold_has_answer"),
             models.CheckConstraint(condition=Q(agreement__isnull=True) | (Q(agreement__gte=0) & Q(agreement__lte=1)),
                                    name="queueitem_agreement_share"),
+            models.CheckConstraint(condition=Q(confidence__isnull=True) | (Q(confidence__gte=0) & Q(confidence__lte=1)),
+                                   name="queueitem_confidence_share"),
         ]
         indexes = [
             # `next` reads the head of this index: open items, oldest first (see OPEN_REGULAR).
             models.Index(fields=["project", "id"], condition=OPEN_REGULAR, name="queueitem_open"),
             models.Index(fields=["project", "id"], condition=Q(is_gold=True), name="queueitem_gold"),
             models.Index(fields=["project", "state"], name="queueitem_project_state"),
+            models.Index(fields=["project", "id"], condition=Q(state="adjudication"), name="queueitem_adjudication"),
         ]
 
     def __str__(self) -> str:
@@ -281,6 +343,8 @@ class Annotation(models.Model):
     class Provenance(models.TextChoices):
         HUMAN = "human"
         PROCESS_FEEDBACK = "process_feedback", "Process feedback"
+        # Brought in from another tool (bulk import): a known rater's label without a lease.
+        IMPORTED = "imported"
 
     # Both indexed by the composite indexes below, which start with them.
     item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="annotations", db_index=False)
@@ -294,6 +358,9 @@ class Annotation(models.Model):
     value = models.JSONField()
     # Gold items: whether the value matched the known answer (rater quality).
     correct = models.BooleanField(null=True, blank=True)
+    # Given while the item was gold: scores the rater, never counts toward the item's consensus,
+    # even after the item stops being gold.
+    is_gold = models.BooleanField(default=False, db_default=False)  # plain-SQL inserts leave it out
     # Both empty on human labels, so indexed only where set (partial indexes below).
     rule = models.ForeignKey("FeedbackRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                              db_index=False)
@@ -310,9 +377,12 @@ class Annotation(models.Model):
                                     name="annotation_one_per_rater_and_item"),
             models.UniqueConstraint(fields=["item", "feedback_event"], condition=Q(feedback_event__isnull=False),
                                     name="annotation_one_per_feedback_event"),
+            models.UniqueConstraint(fields=["item", "rater"], condition=Q(provenance="imported", undone_at__isnull=True),
+                                    name="annotation_one_import_per_rater_and_item"),
             models.CheckConstraint(
                 condition=(Q(provenance="human", rater__isnull=False, assignment__isnull=False)
-                           | Q(provenance="process_feedback", rater__isnull=True, feedback_event__isnull=False)),
+                           | Q(provenance="process_feedback", rater__isnull=True, feedback_event__isnull=False)
+                           | Q(provenance="imported", rater__isnull=False, assignment__isnull=True)),
                 name="annotation_provenance_matches_author"),
         ]
         indexes = [
@@ -384,3 +454,99 @@ class FeedbackRule(models.Model):
         target = "the event's value" if self.use_event_value else repr(self.label)
         condition = "any" if self.op == self.Op.ANY else f"{self.get_op_display()} {self.threshold!r}"
         return f"{self.signal} {condition} -> {target}"
+
+
+class ConsensusRun(models.Model):
+    """One Dawid-Skene (or majority) pass over a project's labels, kept so a training set can name it.
+
+    `max_annotation_id`, `label_count` and `labels_sha256` say exactly which labels it saw (the
+    counted, not withdrawn labels with an id up to the maximum, hashed in id order).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    class Trigger(models.TextChoices):
+        LABELS = "labels", "Enough new labels"
+        SCHEDULE = "schedule", "Schedule"
+        DEMAND = "demand", "On demand"
+
+    project = models.ForeignKey(LabelingProject, on_delete=models.CASCADE, related_name="consensus_runs")
+    method = models.CharField(max_length=20, choices=ConsensusMethod.choices, default=ConsensusMethod.DAWID_SKENE)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.DEMAND)
+    parameters = models.JSONField(default=dict, blank=True, help_text="tolerance, iteration cap, smoothing, ...")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    max_annotation_id = models.BigIntegerField(null=True, blank=True)
+    label_count = models.IntegerField(default=0)
+    labels_sha256 = models.CharField(max_length=64, blank=True)
+    item_count = models.IntegerField(default=0)
+    rater_count = models.IntegerField(default=0)
+    classes = models.JSONField(default=list, blank=True)
+    iterations = models.IntegerField(null=True, blank=True)
+    converged = models.BooleanField(null=True, blank=True)
+    log_likelihood = models.FloatField(null=True, blank=True)
+    class_priors = models.JSONField(default=list, blank=True)
+    # {rater id: K x K confusion matrix, rows = true class, in `classes` order}
+    rater_confusion = models.JSONField(default=dict, blank=True)
+    # {rater id: the rater's accuracy under the model}
+    rater_accuracy = models.JSONField(default=dict, blank=True)
+    items_changed = models.IntegerField(default=0, help_text="Items whose consensus this run changed.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One run waiting or running per project: a second request while one is pending is the same run.
+            models.UniqueConstraint(fields=["project"], condition=Q(status__in=["queued", "running"]),
+                                    name="consensusrun_one_pending_per_project"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_method_display()} run {self.pk} of project {self.project_id} ({self.status})"
+
+
+class ConsensusRunItem(models.Model):
+    """A run's decision on one item: its label, confidence and posterior over the run's classes."""
+
+    run = models.ForeignKey(ConsensusRun, on_delete=models.CASCADE, related_name="items", db_index=False)
+    item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="+", db_index=False)
+    label = models.JSONField(null=True)
+    confidence = models.FloatField()
+    posterior = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "item"], name="consensusrunitem_once")]
+        indexes = [models.Index(fields=["item", "run"], name="consensusrunitem_item")]
+
+
+class Adjudication(models.Model):
+    """A final decision on an item the raters could not settle: a label (overriding consensus) or unlabelable."""
+
+    item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="adjudications")
+    project = models.ForeignKey(LabelingProject, on_delete=models.CASCADE, related_name="+", db_index=False)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    value = models.JSONField(null=True, blank=True, help_text="The final label; empty when closed as unlabelable.")
+    unlabelable = models.BooleanField(default=False)
+    reason = models.TextField()
+    previous_consensus = models.JSONField(null=True, blank=True)
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-decided_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(unlabelable=True, value__isnull=True)
+                                   | Q(unlabelable=False, value__isnull=False),
+                                   name="adjudication_label_or_unlabelable"),
+        ]
+        indexes = [models.Index(fields=["project", "-decided_at"], name="adjudication_project_recent")]
+
+    def __str__(self) -> str:
+        return f"adjudication of item {self.item_id}"

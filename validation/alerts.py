@@ -19,30 +19,33 @@ from .selectors import source_silences
 log = logging.getLogger(__name__)
 
 
-def alert_raise(*, source_id: int, kind: str, message: str, batch_id: int | None = None) -> Alert:
-    """Open an alert, or count one more occurrence of the open one of this source and kind.
+def alert_raise(*, kind: str, message: str, source_id: int | None = None, subject: str = "", link: str = "",
+                batch_id: int | None = None) -> Alert:
+    """Open an alert, or count one more occurrence of the open one of this source (or subject) and kind.
 
     A new alert is delivered by email and webhook (after the commit); a repeat is not, so a flood
     of bad batches makes one alert that counts them rather than a flood of messages.
     """
     now = timezone.now()
-    updated = Alert.objects.filter(source_id=source_id, kind=kind, resolved_at__isnull=True).update(
-        occurrences=F("occurrences") + 1, last_seen_at=now, message=message, batch_id=batch_id)
+    key = {"source_id": source_id, "subject": subject, "kind": kind, "resolved_at__isnull": True}
+    updated = Alert.objects.filter(**key).update(occurrences=F("occurrences") + 1, last_seen_at=now, message=message,
+                                                 batch_id=batch_id)
     if updated:
-        return Alert.objects.get(source_id=source_id, kind=kind, resolved_at__isnull=True)
+        return Alert.objects.get(**key)
     try:
         with transaction.atomic():
-            alert = Alert.objects.create(source_id=source_id, kind=kind, message=message, batch_id=batch_id,
-                                         opened_at=now, last_seen_at=now)
+            alert = Alert.objects.create(source_id=source_id, subject=subject, link=link, kind=kind, message=message,
+                                         batch_id=batch_id, opened_at=now, last_seen_at=now)
     except IntegrityError:  # raised at the same moment elsewhere: that one is the open alert
-        return alert_raise(source_id=source_id, kind=kind, message=message, batch_id=batch_id)
+        return alert_raise(source_id=source_id, subject=subject, link=link, kind=kind, message=message,
+                           batch_id=batch_id)
     transaction.on_commit(lambda: _deliver_later(alert.pk))
     return alert
 
 
-def alert_resolve(*, source_id: int, kind: str) -> int:
-    """Close the open alert of this source and kind, if any; returns how many closed."""
-    return Alert.objects.filter(source_id=source_id, kind=kind, resolved_at__isnull=True).update(
+def alert_resolve(*, kind: str, source_id: int | None = None, subject: str = "") -> int:
+    """Close the open alert of this source (or subject) and kind, if any; returns how many closed."""
+    return Alert.objects.filter(source_id=source_id, subject=subject, kind=kind, resolved_at__isnull=True).update(
         resolved_at=timezone.now())
 
 
@@ -67,7 +70,8 @@ def channels() -> list[str]:
 
 def alert_payload(alert: Alert) -> dict:
     return {
-        "id": alert.pk, "kind": alert.kind, "source": alert.source.name, "message": alert.message,
+        "id": alert.pk, "kind": alert.kind, "source": alert.source.name if alert.source_id else None,
+        "subject": alert.subject, "link": alert.link, "message": alert.message,
         "batch": alert.batch_id, "occurrences": alert.occurrences, "opened_at": alert.opened_at.isoformat(),
     }
 
@@ -85,7 +89,7 @@ def alert_deliver(*, alert_id: int, channel: str, attempt: int) -> bool:
     if channel == "email":
         target = ", ".join(settings.SIEVE_ALERT_EMAILS)
         try:
-            send_mail(f"[Sieve] {alert.source.name}: {alert.get_kind_display()}", alert.message,
+            send_mail(f"[Sieve] {alert}", alert.message,
                       settings.DEFAULT_FROM_EMAIL, settings.SIEVE_ALERT_EMAILS)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"

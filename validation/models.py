@@ -127,8 +127,13 @@ class Alert(models.Model):
         WARN = "warn", "Batch admitted with warnings"
         INGEST_FAILED = "ingest_failed", "Ingest failed"
         SILENT_SOURCE = "silent_source", "Source went silent"
+        RATER_PAUSED = "rater_paused", "Rater paused for gold accuracy"
 
-    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="alerts")
+    # Data alerts are about a source; labeling alerts (a paused rater) about a `subject` instead,
+    # such as "project:3/rater:12", with a link to where staff act on it.
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts")
+    subject = models.CharField(max_length=200, blank=True)
+    link = models.CharField(max_length=500, blank=True, help_text="The page where staff act on it.")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     batch = models.ForeignKey("collection.Batch", null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="+", help_text="The latest batch that raised it.")
@@ -141,12 +146,16 @@ class Alert(models.Model):
     class Meta:
         ordering = ["-last_seen_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["source", "kind"], condition=Q(resolved_at__isnull=True),
+            models.UniqueConstraint(fields=["source", "kind"], condition=Q(resolved_at__isnull=True, subject=""),
                                     name="alert_one_open_per_source_and_kind"),
+            models.UniqueConstraint(fields=["subject", "kind"], condition=Q(resolved_at__isnull=True) & ~Q(subject=""),
+                                    name="alert_one_open_per_subject_and_kind"),
+            models.CheckConstraint(condition=Q(source__isnull=False) | ~Q(subject=""), name="alert_is_about_something"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.source.name}: {self.get_kind_display()}"
+        about = self.source.name if self.source_id else self.subject
+        return f"{about}: {self.get_kind_display()}"
 
 
 class AlertDelivery(models.Model):

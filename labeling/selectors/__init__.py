@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from collection.models import Batch, Record
 
-from .labels import consensus, same_label
-from .models import Annotation, Assignment, LabelingProject, Membership, QueueItem, Rater, RoutedBatch
+from ..labels import consensus, same_label
+from ..models import Annotation, Assignment, LabelingProject, Membership, QueueItem, Rater, RoutedBatch
 
 
 def _one(model, sql: str, params: list):
