@@ -80,6 +80,25 @@ def checkout_records(n: int, *, shift: float = 0.0, seed: int = 0, prefix: str =
     )
 
 
+def imports_without_django(package: str) -> int:
+    """Import a pure library and every submodule in a fresh interpreter; fails if Django got imported.
+    Returns how many submodules it imported."""
+    module = __import__(package, fromlist=["__file__"])
+    folder = Path(module.__file__).parent
+    modules = sorted(f"{package}.{p.stem}" for p in folder.glob("*.py") if p.stem != "__init__")
+    code = (
+        "import importlib, sys\n"
+        f"for name in {[package, *modules]!r}:\n"
+        "    importlib.import_module(name)\n"
+        "bad = [m for m in sys.modules if m == 'django' or m.startswith('django.')]\n"
+        "assert not bad, bad\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            env={"PATH": "/usr/bin"})
+    assert result.returncode == 0, result.stderr
+    return len(modules)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
