@@ -8,6 +8,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from collection import api as collection_api
 from labeling import api as labeling_api
+from labeling import api_consensus
+from labeling import api_labels
 from labeling import urls as labeling_urls
 from validation import api as validation_api
 
@@ -40,10 +42,24 @@ urlpatterns = [
     path("api/v1/projects/<int:pk>/next", labeling_api.ProjectNext.as_view(), name="api-project-next"),
     path("api/v1/projects/<int:pk>/undo", labeling_api.ProjectUndo.as_view(), name="api-project-undo"),
     path("api/v1/projects/<int:pk>/history", labeling_api.ProjectHistory.as_view(), name="api-project-history"),
+    path("api/v1/projects/<int:pk>/labels", api_labels.ProjectLabels.as_view(), name="api-project-labels"),
+    path("api/v1/projects/<int:pk>/labels.csv", api_labels.ProjectLabelsCsv.as_view(), name="api-project-labels-csv"),
+    path("api/v1/projects/<int:pk>/labels.parquet", api_labels.ProjectLabelsParquet.as_view(),
+         name="api-project-labels-parquet"),
+    path("api/v1/projects/<int:pk>/labels/import", api_labels.ProjectLabelsImport.as_view(),
+         name="api-project-labels-import"),
+    path("api/v1/items/<int:pk>/assign", api_labels.ItemAssign.as_view(), name="api-item-assign"),
     path("api/v1/assignments/<int:pk>", labeling_api.AssignmentDetail.as_view(), name="api-assignment-detail"),
     path("api/v1/assignments/<int:pk>/annotation", labeling_api.AssignmentAnnotation.as_view(),
          name="api-assignment-annotation"),
     path("api/v1/assignments/<int:pk>/skip", labeling_api.AssignmentSkip.as_view(), name="api-assignment-skip"),
+    path("api/v1/projects/<int:pk>/consensus-runs", api_consensus.ProjectConsensusRuns.as_view(),
+         name="api-project-consensus-runs"),
+    path("api/v1/consensus-runs/<int:pk>", api_consensus.ConsensusRunDetail.as_view(), name="api-consensus-run"),
+    path("api/v1/projects/<int:pk>/adjudication", api_consensus.ProjectAdjudicationQueue.as_view(),
+         name="api-project-adjudication"),
+    path("api/v1/items/<int:pk>/adjudication", api_consensus.ItemAdjudication.as_view(),
+         name="api-item-adjudication"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -4,7 +4,18 @@ from django.contrib import admin, messages
 from collection.admin import HistoryInline
 
 from . import services
-from .models import Annotation, Assignment, FeedbackRule, LabelingProject, Membership, QueueItem, Rater, RoutedBatch
+from .models import (
+    Adjudication,
+    Annotation,
+    Assignment,
+    ConsensusRun,
+    FeedbackRule,
+    LabelingProject,
+    Membership,
+    QueueItem,
+    Rater,
+    RoutedBatch,
+)
 
 
 @admin.register(Rater)
@@ -49,11 +60,35 @@ class LabelingProjectAdmin(admin.ModelAdmin):
     readonly_fields = ["created_by", "created_at"]
     inlines = [MembershipInline, FeedbackRuleInline, RoutedBatchInline]
     actions = ["queue_admitted", "apply_feedback"]
+    # Changing these applies to the items already waiting (services.project_resettle), not only to new ones.
+    RESETTLE_FIELDS = {"overlap", "max_extra_raters", "min_confidence"}
+    RESETTLE_HELP = {
+        "overlap": "How many raters label each item. A change applies to the open items too (never fewer than "
+                   "their labels and live leases) and to items waiting in adjudication: they are settled again.",
+        "max_extra_raters": "When an item's majority is a tie or under the minimum confidence, one more rater is "
+                            "asked, up to this many; after that the item goes to adjudication. A change applies to "
+                            "open items and reopens adjudication items that may now get another rater.",
+        "min_confidence": "Lowest majority share an item may close with (a Dawid-Skene run uses its posterior). "
+                          "A change applies to open and adjudication items.",
+    }
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        for name, text in self.RESETTLE_HELP.items():
+            if name in form.base_fields:
+                form.base_fields[name].help_text = text
+        return form
 
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        if change and self.RESETTLE_FIELDS & set(form.changed_data):
+            counts = services.project_resettle(project=obj)
+            self.message_user(request, f"{obj.name}: {counts['items']} waiting item(s) settled again under the new "
+                                       f"settings: {counts['complete']} complete, {counts['adjudication']} to "
+                                       f"adjudication, {counts['reopened']} reopened, {counts['stuck']} with no "
+                                       f"rater left sent to adjudication.")
 
     def save_formset(self, request, form, formset, change):
         for row in formset.save(commit=False):
@@ -105,7 +140,9 @@ class QueueItemAdmin(admin.ModelAdmin):
         # Only the gold flag and answer change here, by targeted updates: saving the whole row would
         # write back counts that raters may have changed since the form was loaded.
         if not obj.is_gold:
-            QueueItem.objects.filter(pk=obj.pk).update(is_gold=False)
+            if "is_gold" in form.changed_data:
+                # Un-ticked: its gold answers stay gold (never counted), and the item is settled again.
+                services.item_unset_gold(item=obj)
             return
         try:
             services.item_set_gold(item=obj, answer=obj.gold_answer)
@@ -128,3 +165,30 @@ class AssignmentAdmin(admin.ModelAdmin):
 class FeedbackRuleAdmin(admin.ModelAdmin):
     list_display = ["__str__", "project", "position", "enabled"]
     list_filter = ["project", "enabled", "signal"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Kept records (runs, decisions): shown, never added or changed by hand; their services write them."""
+
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ConsensusRun)
+class ConsensusRunAdmin(ReadOnlyAdmin):
+    list_display = ["id", "project", "method", "status", "trigger", "label_count", "items_changed", "created_at",
+                    "finished_at"]
+    list_filter = ["project", "method", "status"]
+    exclude = ["rater_confusion"]
+
+
+@admin.register(Adjudication)
+class AdjudicationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "project", "item", "decided_by", "value", "unlabelable", "decided_at"]
+    list_filter = ["project", "unlabelable"]
+    raw_id_fields = ["item"]

@@ -6,13 +6,19 @@ is a 404: it is never confirmed to exist.
 """
 from django.contrib.auth import authenticate
 from django.db.models import JSONField, OuterRef, Subquery
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import authentication, pagination, permissions, status
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import authentication, pagination, permissions, serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from collection.api_errors import PayloadRejected
+from collection.api_errors import PayloadRejected, error_response
 
 from . import selectors, services
 from .auth import RaterTokenAuthentication
@@ -121,14 +127,29 @@ class ProjectItems(PersonView):
         return paginator.get_paginated_response(shape(page, many=True).data)
 
 
+QUEUE_BUSY = inline_serializer("QueueBusy", fields={
+    "error": serializers.CharField(help_text='"queue_busy"'),
+    "detail": serializers.CharField(),
+    "retry_after": serializers.IntegerField(help_text="Seconds to wait, as in the Retry-After header."),
+})
+
+
 class ProjectNext(PersonView):
     @extend_schema(
         operation_id="labeling_next", summary="The next item to label",
         description="Your live lease in the project if you have one (a reload does not burn items), else a new "
-                    "lease on an item that you have not labeled and that still needs labels. 204 when there is "
-                    "no work for you. The lease lasts the project's lease time; after it the item goes back to "
-                    "the queue.",
-        responses={200: AssignmentSerializer, 204: OpenApiResponse(description="No work left for you.")},
+                    "lease on an item that you have not labeled and that still needs labels (gold items come at "
+                    "the project's gold rate, and once your regular items run out). 204 means that no item is "
+                    "claimable by you: none is left that you may label. 503 `queue_busy` (with `Retry-After`) "
+                    "means that items you could label exist but other requests held them for longer than the "
+                    "server waits (SIEVE_NEXT_CONTENTION_SECONDS, 2 s): ask again after Retry-After seconds. "
+                    "The lease lasts the project's lease time; after it the item goes back to the queue.",
+        responses={200: AssignmentSerializer,
+                   204: OpenApiResponse(description="No item is claimable by you: no work left for you."),
+                   503: OpenApiResponse(response=QUEUE_BUSY, description="Items remain but were held by other "
+                                                                         "requests: retry after Retry-After.")},
+        parameters=[OpenApiParameter("Retry-After", int, OpenApiParameter.HEADER, response=[503],
+                                     description="Seconds to wait before asking again (503 only).")],
     )
     def get(self, request, pk: int):
         # Membership is part of the claim itself; only when nothing comes back is it looked up apart,
@@ -140,6 +161,10 @@ class ProjectNext(PersonView):
             raise NotFound(f"no project {pk} that you belong to")
         try:
             lease = services.item_next(rater=rater, project=project, with_record=True)
+        except services.QueueBusy as exc:
+            busy = error_response(exc.code, str(exc), exc.status, retry_after=exc.retry_after)
+            busy["Retry-After"] = str(exc.retry_after)
+            return busy
         except services.LabelingError as exc:
             if selectors.project_get(user=request.user, project_id=pk) is None:
                 raise NotFound(f"no project {pk} that you belong to") from None

@@ -78,7 +78,14 @@ class Consensus:
 
 
 def consensus(values: list) -> Consensus | None:
-    """The majority of `values` (a strict plurality: more votes than any other label); None for no values."""
+    """The majority of `values` (a strict plurality: more votes than any other label); None for no values.
+
+    The tie rule is deterministic: when two or more labels share the most votes there is no label
+    (`label` None, `tie` True, `agreement` the tied share), whatever the order of the values. Settling
+    (services.settling) turns a tie into one more rater, then adjudication; exports show no label.
+    The winning label is the first value given under the winning key (texts differing only in case
+    or spacing count as one label).
+    """
     if not values:
         return None
     counts = Counter(label_key(v) for v in values)

@@ -389,6 +389,9 @@ class Annotation(models.Model):
             models.Index(fields=["item", "provenance"], name="annotation_item"),
             models.Index(fields=["rater", "-created_at"], name="annotation_rater_recent"),
             models.Index(fields=["project", "provenance"], name="annotation_project"),
+            # The label export's cursor pages, a consensus run's "labels after the last run", the quality
+            # figures' watermark: each reads a project's labels in id order.
+            models.Index(fields=["project", "id"], name="annotation_project_id"),
             models.Index(fields=["feedback_event"], condition=Q(feedback_event__isnull=False),
                          name="annotation_feedback_event"),
             models.Index(fields=["rule"], condition=Q(rule__isnull=False), name="annotation_rule"),

@@ -182,14 +182,27 @@ CELERY_BEAT_SCHEDULE = {
         "task": "labeling.tasks.reclaim_expired_leases",
         "schedule": env_int("SIEVE_LEASE_RECLAIM_EVERY", 60),
     },
+    # Open items that every eligible rater has labeled, skipped or holds would wait forever: adjudication.
+    "escalate-stuck-items": {
+        "task": "labeling.tasks.escalate_stuck_items",
+        "schedule": env_int("SIEVE_ESCALATE_STUCK_EVERY", 300),
+    },
     "apply-feedback-rules": {
         "task": "labeling.tasks.apply_all_feedback_rules",
         "schedule": env_int("SIEVE_FEEDBACK_RULES_EVERY", 120),
+    },
+    # Dawid-Skene runs that are due (enough new labels, or the schedule), and runs whose worker died.
+    "check-consensus-runs": {
+        "task": "labeling.tasks.consensus_check_projects",
+        "schedule": env_int("SIEVE_CONSENSUS_CHECK_EVERY", 60),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # --- Sieve
+# How long `next` keeps retrying when every item a rater could take is held by other transactions, before
+# answering 503 queue_busy with Retry-After (a 204 means no claimable item at all).
+SIEVE_NEXT_CONTENTION_SECONDS = float(env_str("SIEVE_NEXT_CONTENTION_SECONDS", "2"))
 SIEVE_MAX_UPLOAD_BYTES = env_int("SIEVE_MAX_UPLOAD_BYTES", 2 * 1024**3)
 # A JSON array must be parsed whole, so it has its own, smaller limit: send NDJSON or CSV beyond it.
 SIEVE_MAX_JSON_ARRAY_BYTES = env_int("SIEVE_MAX_JSON_ARRAY_BYTES", 64 * 1024**2)
@@ -202,6 +215,14 @@ SIEVE_STALLED_AFTER = timedelta(seconds=env_int("SIEVE_STALLED_AFTER", 120))
 SIEVE_RECEIVED_STALLED_AFTER = timedelta(seconds=env_int("SIEVE_RECEIVED_STALLED_AFTER", 30))
 SIEVE_PSEUDONYM_SECRET = env_str("SIEVE_PSEUDONYM_SECRET", SECRET_KEY)
 SIEVE_KEY_LAST_USED_RESOLUTION = timedelta(seconds=60)
+# Consensus runs: a Dawid-Skene project with new labels gets a run at least this often (besides the runs
+# after `consensus_every` new labels); a run running this long has lost its worker and fails; after a
+# failed run the automatic requests wait this long.
+SIEVE_CONSENSUS_SCHEDULE_HOURS = float(env_str("SIEVE_CONSENSUS_SCHEDULE_HOURS", "24"))
+SIEVE_CONSENSUS_STUCK_MINUTES = env_int("SIEVE_CONSENSUS_STUCK_MINUTES", 30)
+SIEVE_CONSENSUS_RETRY_MINUTES = env_int("SIEVE_CONSENSUS_RETRY_MINUTES", 60)
+# Most label lines one import request takes (413 beyond); `manage.py labels_import` has no such limit.
+SIEVE_LABEL_IMPORT_MAX = env_int("SIEVE_LABEL_IMPORT_MAX", 50_000)
 
 # --- alerts
 SIEVE_ALERT_EMAILS = env_list("SIEVE_ALERT_EMAILS", [])

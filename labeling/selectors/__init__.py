@@ -7,7 +7,9 @@ from django.utils import timezone
 
 from collection.models import Batch, Record
 
-from ..labels import consensus, same_label
+# Named apart: importing the submodule selectors.consensus binds `consensus` on this package.
+from ..labels import consensus as majority
+from ..labels import same_label
 from ..models import Annotation, Assignment, LabelingProject, Membership, QueueItem, Rater, RoutedBatch
 
 
@@ -183,12 +185,14 @@ def feedback_conflicts(*, project: LabelingProject, limit: int = 100) -> list[di
         if not chunk:
             break
         values: dict[int, dict[str, list]] = {}
-        for item_id, provenance, value in (Annotation.objects.filter(item__in=chunk, undone_at__isnull=True)
+        # Gold answers left from when an item was gold never count as the raters' labels.
+        for item_id, provenance, value in (Annotation.objects.filter(item__in=chunk, undone_at__isnull=True,
+                                                                     is_gold=False)
                                            .values_list("item_id", "provenance", "value")):
             values.setdefault(item_id, {}).setdefault(provenance, []).append(value)
         for item in chunk:
-            human = consensus(values.get(item.pk, {}).get(Annotation.Provenance.HUMAN, []))
-            feedback = consensus(values.get(item.pk, {}).get(Annotation.Provenance.PROCESS_FEEDBACK, []))
+            human = majority(values.get(item.pk, {}).get(Annotation.Provenance.HUMAN, []))
+            feedback = majority(values.get(item.pk, {}).get(Annotation.Provenance.PROCESS_FEEDBACK, []))
             if human and feedback and not human.tie and not feedback.tie and not same_label(human.label,
                                                                                             feedback.label):
                 conflicts.append({"item": item, "human": human.label, "feedback": feedback.label,

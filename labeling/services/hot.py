@@ -21,6 +21,18 @@ _COLUMNS = [f.column for f in Assignment._meta.concrete_fields]
 _ATTNAMES = [f.attname for f in Assignment._meta.concrete_fields]
 _SELECT = ", ".join(_COLUMNS)
 
+# What makes item q claimable by the rater: they are an unpaused member, the item is open, regular, has a
+# free slot, and they have not leased, labeled, skipped it or brought a label for it (an import: one
+# probe of the small partial index annotation_one_import_per_rater_and_item). Shared by the claim and the probe.
+_CLAIMABLE = f"""EXISTS (SELECT 1 FROM {M} m WHERE m.project_id = %(project)s AND m.rater_id = %(rater)s
+                                         AND m.paused_at IS NULL)
+       AND q.project_id = %(project)s AND NOT q.is_gold AND q.state = 'open'
+       AND q.submitted_count < (q.needed - q.leased_count)
+       AND NOT EXISTS (SELECT 1 FROM {A} a WHERE a.item_id = q.id AND a.rater_id = %(rater)s
+                                             AND a.state IN ('leased', 'submitted', 'skipped') OFFSET 0)
+       AND NOT EXISTS (SELECT 1 FROM {N} x WHERE x.item_id = q.id AND x.rater_id = %(rater)s
+                                             AND x.provenance = 'imported' AND x.undone_at IS NULL OFFSET 0)"""
+
 # The item predicate includes OPEN_REGULAR (models.py), so PostgreSQL reads the partial index queueitem_open.
 # "OFFSET 0" keeps the rater check a probe per candidate (index assignment_item_once_per_rater):
 # as an anti-join PostgreSQL would read all of the rater's assignments, which grow with their work.
@@ -35,11 +47,7 @@ WITH quick AS (
 ), candidate AS (
     SELECT q.id FROM {Q} q
      WHERE NOT EXISTS (SELECT 1 FROM own) AND EXISTS (SELECT 1 FROM quick)
-       AND EXISTS (SELECT 1 FROM {M} m WHERE m.project_id = %(project)s AND m.rater_id = %(rater)s)
-       AND q.project_id = %(project)s AND NOT q.is_gold AND q.state = 'open'
-       AND q.submitted_count < (q.needed - q.leased_count)
-       AND NOT EXISTS (SELECT 1 FROM {A} a WHERE a.item_id = q.id AND a.rater_id = %(rater)s
-                                             AND a.state IN ('leased', 'submitted', 'skipped') OFFSET 0)
+       AND {_CLAIMABLE}
      ORDER BY q.id
      LIMIT 1
      FOR UPDATE OF q SKIP LOCKED
@@ -89,6 +97,18 @@ def claim(*, rater_id: int, project_id: int, now, until, with_record: bool = Fal
     return assignment, row[0]
 
 
+# The probe `next` runs when the claim found nothing: the same predicate without FOR UPDATE, so rows that
+# other transactions hold count too (a plain read never waits for a row lock). True means the claim only
+# skipped held rows: the caller retries rather than answer "no work". The mark names it in pg_stat_activity.
+PROBE_MARK = "sieve:claimable-probe"
+CLAIMABLE = f"""/* {PROBE_MARK} */ SELECT EXISTS (SELECT 1 FROM {Q} q WHERE {_CLAIMABLE})"""
+
+
+def claimable(*, rater_id: int, project_id: int) -> bool:
+    """Whether an item is claimable by the rater, held by another transaction or not (one index probe)."""
+    return _run(CLAIMABLE, {"rater": rater_id, "project": project_id})[0]
+
+
 SUBMIT = f"""
 WITH lease AS (
     SELECT id, item_id, rater_id, project_id FROM {A}
@@ -98,7 +118,7 @@ WITH lease AS (
     UPDATE {Q} q SET leased_count = q.leased_count - 1, submitted_count = q.submitted_count + 1
       FROM lease WHERE q.id = lease.item_id
        AND (%(settles)s OR (q.state = 'open' AND q.submitted_count + 1 < q.needed))
-    RETURNING q.id, q.needed, q.submitted_count, q.state
+    RETURNING q.id, q.needed, q.submitted_count, q.state, q.decided_by
 ), annotation AS (
     INSERT INTO {N} (item_id, project_id, assignment_id, rater_id, actor, provenance, value, created_at)
     SELECT lease.item_id, lease.project_id, lease.id, lease.rater_id, '', 'human', %(value)s::jsonb, %(now)s
@@ -109,10 +129,11 @@ WITH lease AS (
      WHERE id = (SELECT lease.id FROM lease) AND EXISTS (SELECT 1 FROM annotation)
     RETURNING id
 )
-SELECT annotation.id, item.id, item.needed, item.submitted_count, item.state,
+SELECT annotation.id, item.id, item.needed, item.submitted_count, item.state, item.decided_by,
        CASE WHEN %(settles)s THEN
-           (SELECT coalesce(jsonb_agg(x.value), '[]'::jsonb) FROM {N} x
-             WHERE x.item_id = item.id AND x.undone_at IS NULL AND (%(with_feedback)s OR x.provenance = 'human'))
+           (SELECT coalesce(jsonb_agg(x.value ORDER BY x.id), '[]'::jsonb) FROM {N} x
+             WHERE x.item_id = item.id AND x.undone_at IS NULL AND NOT x.is_gold
+               AND (%(with_feedback)s OR x.provenance IN ('human', 'imported')))
        END
   FROM annotation, item, finished
 """
@@ -120,8 +141,9 @@ SELECT annotation.id, item.id, item.needed, item.submitted_count, item.state,
 
 def submit(*, assignment_id: int, value, now, settles: bool, with_feedback: bool = False) -> tuple | None:
     """Turn a live, slot-holding, non-gold lease into an annotation: (annotation id, item id, needed,
-    submitted, item state, the item's other counted labels or None), or None when the lease is in any
-    other state (the caller's slow path decides).
+    submitted, item state, item decided_by, the item's other counted labels or None), or None when the
+    lease is in any other state (the caller's slow path decides). Counted labels: human and imported ones
+    (and process feedback with `with_feedback`), never gold answers, never withdrawn ones.
 
     `settles=False`: only if this label does not make the item due for settling (most labels), so the
     statement can commit on its own; None otherwise. `settles=True`: always, inside the transaction
@@ -131,5 +153,5 @@ def submit(*, assignment_id: int, value, now, settles: bool, with_feedback: bool
                         "settles": settles, "with_feedback": with_feedback})
     if row is None:
         return None
-    others = row[5]
-    return (*row[:5], json.loads(others) if isinstance(others, str) else others)
+    others = row[6]
+    return (*row[:6], json.loads(others) if isinstance(others, str) else others)

@@ -132,8 +132,13 @@ def rater_fit_problem(rater: Rater, project: LabelingProject, *, membership: boo
         return f"project {project.name!r} is for {', '.join(project.allowed_kinds)} raters, not {rater.kind}"
     if project.domains and not set(project.domains) & set(rater.domains or []):
         return f"project {project.name!r} needs one of the domains {project.domains}"
-    if membership and not Membership.objects.filter(project=project, rater=rater).exists():
-        return f"this rater is not a member of project {project.name!r}"
+    if membership:
+        found = (Membership.objects.filter(project=project, rater=rater)
+                 .values_list("paused_at", "paused_reason").first())
+        if found is None:
+            return f"this rater is not a member of project {project.name!r}"
+        if found[0] is not None:
+            return f"paused in this project: {found[1] or 'by staff'}"
     return None
 
 

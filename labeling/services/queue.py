@@ -1,4 +1,4 @@
-"""The work queue: leasing the next item to a rater, submitting, skipping, undoing, lease expiry, consensus.
+"""The work queue: leasing the next item to a rater, submitting, skipping, undoing, lease expiry (settling.py settles).
 
 How an item's slots stay exact under any concurrency (Label Studio's issue 795, two annotators on
 one task, came from counting locks in one statement and taking them in another):
@@ -11,54 +11,106 @@ one task, came from counting locks in one statement and taking them in another):
 - One rater: a partial unique index allows one live lease per rater and project, one lease per rater
   and item, and one (not withdrawn) human annotation per rater and item.
 - A skipped or expired lease gives its slot back (Label Studio PR 3568: skips were counted as done).
+- "No item" means none is claimable by this rater: a claim that only skipped rows other transactions
+  hold is retried for a bounded time, then answered QueueBusy (503), never "no work" (item_next).
 
 Locks are always taken assignment first, then items in id order, so these paths never deadlock.
 """
-import json
 import random
 import time
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from ..labels import InvalidLabel, LabelSpec, consensus, same_label
+from ..labels import LabelSpec, same_label
 from ..models import Annotation, Assignment, LabelingProject, Membership, QueueItem, Rater
-from . import hot
-from .errors import AlreadyFinished, LeaseLost, NotAllowed, NothingToUndo
+from . import hot, raters
+from .errors import AlreadyFinished, LabelingError, LeaseLost, NotAllowed, NothingToUndo
 from .people import rater_check_fits, rater_fit_problem
+from .settling import item_settle
 
 # Expired leases of other raters handed back by each `next`: enough to keep up, bounded so `next` stays cheap.
 RECLAIM_PER_CALL = 10
 
 
+class QueueBusy(LabelingError):
+    """Items this rater could take exist, but other transactions held every one of them for longer than
+    SIEVE_NEXT_CONTENTION_SECONDS: ask again after `retry_after` seconds (the API answers 503 with Retry-After)."""
+
+    code = "queue_busy"
+    status = 503
+
+    def __init__(self, message: str, *, retry_after: int = 1, **where):
+        super().__init__(message, **where)
+        self.retry_after = retry_after
+
+
+# Backoff between claims while claimable rows are held by others: short at first (a claim holds its
+# row for a millisecond or so), doubling up to the cap.
+CONTENTION_FIRST_PAUSE, CONTENTION_MAX_PAUSE = 0.02, 0.25
+BUSY_RETRY_AFTER = 1  # seconds: rows are held for milliseconds, so a second later the queue has moved on
+
+
 def item_next(*, rater: Rater, project: LabelingProject, lease: timedelta | None = None,
               now: datetime | None = None, with_record: bool = False) -> Assignment | None:
-    """The rater's live lease in the project, or a new one on an item that fits them; None when there is no work.
+    """The rater's live lease in the project, or a new one on an item that fits them; None when no item is
+    claimable by this rater.
 
     A new lease goes to the oldest open item that still has a free slot and that this rater has not
-    leased, labeled or skipped; gold items come instead at the project's gold rate. Raises NotAllowed
-    when the rater may not work on the project (membership, kind, domains, inactive). `with_record`
-    reads the record the lease is about into `.record` in the same statement (PostgreSQL).
+    leased, labeled or skipped; gold items come instead at the project's gold rate, and whenever no
+    regular item is left for the rater (so gold never starves). Raises NotAllowed when the rater may
+    not work on the project (membership, kind, domains, inactive). `with_record` reads the record the
+    lease is about into `.record` in the same statement (PostgreSQL).
+
+    The claim skips rows other transactions hold (FOR UPDATE SKIP LOCKED: raters never wait on each
+    other). When it finds nothing, a probe without locks says whether a claimable item exists all the
+    same: then the rows were only held, and the claim is tried again with a short backoff for up to
+    SIEVE_NEXT_CONTENTION_SECONDS (2 s), after which QueueBusy is raised rather than saying "no work".
     """
     problem = rater_fit_problem(rater, project, membership=False)
     if problem:
         raise NotAllowed(problem, field="project", value=project.pk)
+    fixed_now = now is not None
     now = now or timezone.now()
     until = now + (lease or project.lease_duration)
     _reclaim_now_and_then(project, now)
     if project.gold_rate > 0 and random.random() < project.gold_rate:
-        rater_check_fits(rater, project)
         # A live lease comes back first, gold or not: the claim below returns it.
-        if not _live_lease(rater, project).exists():
-            try:
-                gold = _claim_gold(rater, project, now, until)
-            except IntegrityError:
-                gold = None  # the same rater asked twice at once: the claim below returns the other request's lease
-            if gold is not None:
-                gold.project = project
-                return gold
+        gold = _gold_lease(rater, project, now, until)
+        if gold is not None:
+            return gold
+    deadline, pause = None, CONTENTION_FIRST_PAUSE
+    while True:
+        found = _claim_regular(rater, project, now, until, with_record)
+        if found is not None:
+            return found
+        if not _claimable_exists(rater, project):
+            break  # nothing this rater could take, held or not
+        # Claimable items exist, but other transactions held every one of them (claims, submits, a re-settle).
+        clock = time.monotonic()
+        if deadline is None:
+            deadline = clock + float(getattr(settings, "SIEVE_NEXT_CONTENTION_SECONDS", 2.0))
+        if clock >= deadline:
+            raise QueueBusy("the items you could label are held by other raters' requests right now; ask again "
+                            "shortly", retry_after=BUSY_RETRY_AFTER, field="project", value=project.pk)
+        time.sleep(min(pause, deadline - clock))
+        pause = min(pause * 2, CONTENTION_MAX_PAUSE)
+        if not fixed_now:
+            now = timezone.now()
+            until = now + (lease or project.lease_duration)
+    if project.gold_rate > 0:
+        gold = _gold_lease(rater, project, now, until)  # regular work ran out: gold they have not answered
+        if gold is not None:
+            return gold
+    rater_check_fits(rater, project)  # nothing came: say so if the reason is that they are not a member
+    return None
+
+
+def _claim_regular(rater, project, now, until, with_record) -> Assignment | None:
+    """The rater's live lease, or a new one on a regular item; None when the claim (skipping held rows) finds none."""
     for attempt in range(3):
         try:
             found, own = _claim(rater, project, now, until, with_record)
@@ -76,8 +128,30 @@ def item_next(*, rater: Rater, project: LabelingProject, lease: timedelta | None
             return found
         if attempt or not leases_reclaim(project=project, now=now):
             break  # nothing claimable, and no expired lease to hand back
-    rater_check_fits(rater, project)  # nothing came: say so if the reason is that they are not a member
     return None
+
+
+def _claimable_exists(rater: Rater, project: LabelingProject) -> bool:
+    """Whether an item is claimable by this rater, reading rows without locking them (held ones included)."""
+    if connection.vendor == "postgresql":
+        return hot.claimable(rater_id=rater.pk, project_id=project.pk)
+    member = Membership.objects.filter(project=project, rater=rater, paused_at__isnull=True)
+    return (member.exists() and
+            QueueItem.objects.claimable().filter(project=project).filter(_not_held_by(rater)).exists())
+
+
+def _gold_lease(rater, project, now, until) -> Assignment | None:
+    """A new gold lease, or None (no gold left for the rater, or they hold a live lease: the claim returns it)."""
+    rater_check_fits(rater, project)
+    if _live_lease(rater, project).exists():
+        return None
+    try:
+        gold = _claim_gold(rater, project, now, until)
+    except IntegrityError:
+        return None  # the same rater asked twice at once: the claim returns the other request's lease
+    if gold is not None:
+        gold.project = project
+    return gold
 
 
 _last_reclaim: dict[int, float] = {}
@@ -99,7 +173,11 @@ def _live_lease(rater: Rater, project: LabelingProject):
 
 
 def _not_held_by(rater: Rater):
-    return ~Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater, state__in=Assignment.HELD))
+    """Items the rater has not leased, labeled or skipped, nor brought a label for (an import)."""
+    imported = Annotation.objects.filter(item=OuterRef("pk"), rater=rater, provenance=Annotation.Provenance.IMPORTED,
+                                         undone_at__isnull=True)
+    return ~Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater, state__in=Assignment.HELD)) & \
+        ~Exists(imported)
 
 
 def _claim(rater, project, now, until, with_record=False) -> tuple[Assignment | None, bool]:
@@ -109,7 +187,7 @@ def _claim(rater, project, now, until, with_record=False) -> tuple[Assignment | 
     own = _live_lease(rater, project).first()
     if own is not None:
         return own, True
-    if not Membership.objects.filter(project=project, rater=rater).exists():
+    if not Membership.objects.filter(project=project, rater=rater, paused_at__isnull=True).exists():
         return None, False
     with transaction.atomic():
         item = (QueueItem.objects.claimable().filter(project=project).filter(_not_held_by(rater)).order_by("id")
@@ -123,7 +201,8 @@ def _claim(rater, project, now, until, with_record=False) -> tuple[Assignment | 
 
 def _claim_gold(rater, project, now, until) -> Assignment | None:
     """Gold items are outside the slots: each fitting rater answers each gold item once, in a random order."""
-    gold = QueueItem.objects.filter(project=project, is_gold=True).filter(_not_held_by(rater))
+    member = Membership.objects.filter(project=project, rater=rater, paused_at__isnull=True)
+    gold = QueueItem.objects.filter(project=project, is_gold=True).filter(_not_held_by(rater), Exists(member))
     item = gold.order_by("?").only("id").first()
     if item is None:
         return None
@@ -208,13 +287,18 @@ def assignment_submit(*, assignment: Assignment, value, now: datetime | None = N
     return _submit(assignment, project, value, now)
 
 
-def _submitted(assignment, project, value, now, annotation_id, item_id, needed, submitted, state,
+def _submitted(assignment, project, value, now, annotation_id, item_id, needed, submitted, state, decided_by,
                others) -> Annotation:
     """After the hot submit, in its transaction: settle the item if it may be done, and describe the annotation."""
-    if submitted >= needed or project.feedback_counts or state != QueueItem.State.OPEN:
-        # The row is locked by the submit; what settling reads of it, and its labels, came back with the submit.
-        item = QueueItem(id=item_id, project_id=project.pk, needed=needed, submitted_count=submitted, state=state)
-        item_settle(item=item, project=project, now=now, counted=None if others is None else [*others, value])
+    if others is not None:
+        # The row is locked by the submit. What settling reads of an open item, and its labels, came back with
+        # the submit (an open item has no consensus fields yet); a settled one (a late lease) is read whole.
+        if state == QueueItem.State.OPEN:
+            item = QueueItem(id=item_id, project_id=project.pk, needed=needed, submitted_count=submitted,
+                             state=state, decided_by=decided_by)
+        else:
+            item = QueueItem.objects.get(pk=item_id)
+        item_settle(item=item, project=project, now=now, counted=[*others, value])
     annotation = Annotation(id=annotation_id, item_id=item_id, project_id=project.pk, assignment_id=assignment.pk,
                             rater_id=assignment.rater_id, value=value, provenance=Annotation.Provenance.HUMAN,
                             created_at=now)
@@ -236,8 +320,15 @@ def _submit(assignment: Assignment, project: LabelingProject, value, now: dateti
             raise AlreadyFinished(f"this assignment was {lease.state}; ask for the next item", field="assignment",
                                   value=lease.pk)
         item = QueueItem.objects.select_for_update().get(pk=lease.item_id)
+        if lease.is_gold != item.is_gold:
+            # Its gold flag changed since the lease (which was then handed back): the lease no longer fits it.
+            raise LeaseLost(f"the item is {'no longer' if lease.is_gold else 'now'} a gold item; ask for the "
+                            "next item", field="assignment", value=lease.pk)
         if lease.is_gold:
             annotation = _annotation_add(lease, item, value, now, correct=same_label(value, item.gold_answer))
+            # Scored: the gold-accuracy gate may pause the rater, once this answer is committed.
+            transaction.on_commit(lambda: raters.rater_gold_gate(rater_id=lease.rater_id, project_id=lease.project_id),
+                                  robust=True)
             return annotation, True
         if lease.holds_slot:
             item.leased_count -= 1  # the lease's slot becomes the annotation's
@@ -256,54 +347,17 @@ def _submit(assignment: Assignment, project: LabelingProject, value, now: dateti
 def _annotation_add(lease: Assignment, item: QueueItem, value, now, correct=None) -> Annotation:
     try:
         with transaction.atomic():
+            # A gold answer is marked as one for good: it never counts toward consensus, even once the
+            # item stops being gold.
             annotation = Annotation.objects.create(item=item, project_id=lease.project_id, assignment=lease,
                                                    rater_id=lease.rater_id, value=value, correct=correct,
-                                                   created_at=now)
+                                                   is_gold=lease.is_gold, created_at=now)
     except IntegrityError:
         raise AlreadyFinished("this rater already labeled this item", field="item", value=item.pk) from None
     Assignment.objects.filter(pk=lease.pk).update(state=Assignment.State.SUBMITTED, holds_slot=False,
                                                   finished_at=now)
     lease.state, lease.holds_slot, lease.finished_at = Assignment.State.SUBMITTED, False, now
     return annotation
-
-
-def item_settle(*, item: QueueItem, project: LabelingProject, now: datetime | None = None,
-                counted: list | None = None) -> QueueItem:
-    """Close a locked item that has enough counted labels and a majority; a tie asks one more rater.
-
-    Counted labels are the human ones, and process-feedback ones when the project says so (read here
-    unless the caller has them). After `max_extra_raters` more raters a tie closes the item without a
-    consensus (consensus null).
-    """
-    if item.is_gold:
-        return item
-    if counted is None:
-        counted = _counted_values(item.pk, with_feedback=project.feedback_counts)
-    fields = {}
-    result = consensus(counted)
-    if result is not None and len(counted) >= item.needed and item.state == QueueItem.State.OPEN:
-        if result.tie and item.needed < project.max_needed:
-            fields = {"needed": item.needed + 1}
-        else:
-            fields = {"state": QueueItem.State.COMPLETE, "completed_at": now or timezone.now()}
-    if item.state == QueueItem.State.COMPLETE or fields.get("state") == QueueItem.State.COMPLETE:
-        fields.update(consensus=result.label if result else None, agreement=result.agreement if result else None)
-    if fields:
-        QueueItem.objects.filter(pk=item.pk).update(**fields)
-        for name, value in fields.items():
-            setattr(item, name, value)
-    return item
-
-
-_VALUES_SQL = f"SELECT value FROM {Annotation._meta.db_table} WHERE item_id = %s AND undone_at IS NULL"
-
-
-def _counted_values(item_id: int, *, with_feedback: bool) -> list:
-    """The item's labels that count (by plain SQL: settling runs on every third submit)."""
-    sql = _VALUES_SQL if with_feedback else _VALUES_SQL + " AND provenance = 'human'"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [item_id])
-        return [json.loads(v) if isinstance(v, str) else v for (v,) in cursor.fetchall()]
 
 
 def assignment_skip(*, assignment: Assignment, reason: str = "", now: datetime | None = None) -> Assignment:
@@ -354,16 +408,3 @@ def annotation_undo_last(*, rater: Rater, project: LabelingProject, now: datetim
                                                         leased_count=F("leased_count") + 1)
         return Assignment.objects.create(item=item, project=project, rater=rater, is_gold=last.is_gold,
                                          holds_slot=slot, leased_at=now, expires_at=now + project.lease_duration)
-
-
-def item_set_gold(*, item: QueueItem, answer) -> QueueItem:
-    """Make an item gold with its known answer (checked against the project); it leaves the regular queue."""
-    project = item.project
-    try:
-        answer = LabelSpec.of(project).check(answer)
-    except InvalidLabel as exc:
-        exc.field = "gold_answer"
-        raise
-    QueueItem.objects.filter(pk=item.pk).update(is_gold=True, gold_answer=answer)
-    item.refresh_from_db()
-    return item

@@ -14,6 +14,7 @@ from ..forms import FeedbackRuleForm
 from ..labels import InvalidLabel, label_key
 from ..models import Annotation, FeedbackRule, LabelingProject, Membership, QueueItem, Rater
 from ..selectors import feedback_conflicts, gold_accuracy, project_stats
+from ..selectors.quality import quality_figures
 from ..services.feedback import feedback_rule_create, feedback_rule_update, feedback_rules_preview
 from .display import label_text
 
@@ -54,6 +55,8 @@ def project_page(request, pk: int):
     return render(request, "labeling/admin_project.html", {
         "project": project, "figures": _figures(request, project, "project", project_figures), "members": members,
         "rules": project.feedback_rules.count(),
+        # The headline agreement is chance-corrected: the quality page's alpha (cached there, shared here).
+        "quality": quality_figures(project=project, fresh=bool(request.GET.get("fresh"))),
     })
 
 
@@ -77,7 +80,7 @@ def rater_agreement(project: LabelingProject) -> dict:
 
     Choice and rating labels are stored normalised (a multiple choice in the project's order), so the
     database compares them exactly over every item; free text is compared in Python, as consensus does."""
-    labels = Annotation.objects.filter(project=project, provenance=Annotation.Provenance.HUMAN,
+    labels = Annotation.objects.filter(project=project, provenance=Annotation.Provenance.HUMAN, is_gold=False,
                                        undone_at__isnull=True, item__state=QueueItem.State.COMPLETE,
                                        item__consensus__isnull=False, item__is_gold=False)
     if project.label_kind != LabelingProject.LabelKind.TEXT:

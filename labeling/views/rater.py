@@ -15,7 +15,8 @@ from ..models import Annotation, Assignment, LabelingProject, QueueItem, Rater
 from ..selectors import rater_history, rater_of
 from ..services.errors import LabelingError
 from ..services.people import rater_fit_problem
-from ..services.queue import annotation_undo_last, assignment_skip, assignment_submit, item_next
+from ..services.queue import QueueBusy, annotation_undo_last, assignment_skip, assignment_submit, item_next
+from .adjudication import adjudicable_projects
 from .display import answer_options, chosen_values, feature_rows, label_text, posted_value
 
 rater_login_required = login_required(login_url=reverse_lazy("login"))
@@ -73,7 +74,8 @@ def rater_home(request):
             return redirect("label-admin-projects")
         return render(request, "labeling/no_rater.html", status=403)
     rows = [{"project": p, **progress(rater, p)} for p in rater_projects(rater)]
-    return render(request, "labeling/home.html", {"rater": rater, "rows": rows})
+    return render(request, "labeling/home.html", {"rater": rater, "rows": rows,
+                                                  "adjudicable": adjudicable_projects(request.user)})
 
 
 @rater_login_required
@@ -167,8 +169,12 @@ def label_undo(request, pk: int):
 def _work(rater: Rater, project: LabelingProject, *, assignment: Assignment | None = None, chosen=None,
           notice: str = "", error: str = "") -> dict:
     """Everything the work area shows: the item (or that the queue is empty), progress and recent history."""
+    busy = False
     if assignment is None:
-        assignment = item_next(rater=rater, project=project)
+        try:
+            assignment = item_next(rater=rater, project=project)
+        except QueueBusy:
+            busy = True  # work remains but is held by other requests: the page asks again by itself
     record = None
     if assignment is not None:
         record = QueueItem.objects.select_related("record").get(pk=assignment.item_id).record
@@ -178,7 +184,7 @@ def _work(rater: Rater, project: LabelingProject, *, assignment: Assignment | No
         "features": feature_rows(record.features) if record else [],
         "options": answer_options(project), "chosen": chosen_values(chosen),
         "chosen_text": chosen if isinstance(chosen, str) else "",
-        "notice": notice, "error": error,
+        "notice": notice, "error": error, "busy": busy,
         **progress(rater, project),
         "history": history, "undoable": _undoable(history),
         "multiple": project.label_kind == LabelingProject.LabelKind.MULTIPLE,

@@ -107,6 +107,22 @@ def test_an_empty_queue_answers_204(source, make_rater):
     assert client.get(f"/api/v1/projects/{project.pk}/next").status_code == 204
 
 
+def test_next_answers_503_with_retry_after_while_the_queue_is_held_and_a_lease_once_it_is_not(
+        transactional_db, project, queued, make_rater, hold_items, settings):
+    client = client_for(make_rater())
+    settings.SIEVE_NEXT_CONTENTION_SECONDS = 0.3
+    holder = hold_items(project)  # another transaction holds every item row, as `FOR UPDATE` in psql would
+    busy = client.get(f"/api/v1/projects/{project.pk}/next")
+    holder.release()
+    assert busy.status_code == 503, "work remains: 204 would tell the client there is none"
+    assert busy.json()["error"] == "queue_busy" and int(busy["Retry-After"]) >= 1
+    settings.SIEVE_NEXT_CONTENTION_SECONDS = 30
+    holder = hold_items(project, until_probed=True)  # held briefly: `next` waits it out
+    lease = client.get(f"/api/v1/projects/{project.pk}/next")
+    holder.release()
+    assert holder.probed and lease.status_code == 200 and lease.json()["item"] == queued[0].pk
+
+
 def test_a_rater_lists_only_their_projects_and_staff_list_all(world, project, other_project, admin_user):
     names = [p["name"] for p in client_for(world["alice"]).get("/api/v1/projects").json()]
     assert names == ["sentiment"]

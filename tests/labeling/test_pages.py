@@ -186,6 +186,17 @@ def test_skip_with_a_reason_then_undo_brings_back_the_last_label(client, project
     assert not Annotation.objects.filter(rater=rater, undone_at__isnull=True).exists()
 
 
+def test_the_page_says_busy_and_retries_while_other_requests_hold_the_items(transactional_db, client, project,
+                                                                             make_rater, queued, hold_items, settings):
+    settings.SIEVE_NEXT_CONTENTION_SECONDS = 0.3
+    signed_in(client, make_rater("gina"))
+    holder = hold_items(project)
+    page = work(client.get(f"/label/projects/{project.pk}/work"))
+    holder.release()
+    assert 'id="queue-busy"' in page and 'hx-trigger="load delay:1s"' in page and "queue-empty" not in page
+    assert 'id="label-form"' in work(client.get(f"/label/projects/{project.pk}/work"))
+
+
 def test_a_multiple_choice_label_is_every_ticked_choice(client, source, make_rater):
     project = services.project_create(name="topics", label_kind=LabelingProject.LabelKind.MULTIPLE, choices=CHOICES,
                                       overlap=1, sources=[source])

@@ -1,8 +1,10 @@
 """The work queue through its services: leases, submit, skip, undo, expiry, consensus and ties, gold items."""
+import io
 import random
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -87,14 +89,15 @@ def test_a_tie_asks_one_more_rater_and_the_next_label_decides(source, make_rater
     assert (item.state, item.consensus, item.agreement, item.submitted_count) == ("complete", "negative", 2 / 3, 3)
 
 
-def test_a_tie_that_persists_past_the_extra_raters_closes_without_consensus(source, make_rater):
+def test_a_tie_that_persists_past_the_extra_raters_goes_to_adjudication(source, make_rater):
     project = services.project_create(name="stubborn", choices=CHOICES, overlap=2, max_extra_raters=1,
                                       sources=[source])
     services.batch_route(batch_id=batch_of_records(source, 1).pk)
     for value in ("positive", "negative", "neutral"):
         label(make_rater(join=project), project, value)
     item = project.items.get()
-    assert (item.state, item.consensus, item.needed, item.agreement) == ("complete", None, 3, pytest.approx(1 / 3))
+    assert (item.state, item.consensus, item.needed, item.agreement) == ("adjudication", None, 3, pytest.approx(1 / 3))
+    assert item.completed_at is None
 
 
 def test_a_value_that_does_not_fit_the_label_kind_is_refused_and_named(project, queued, make_rater):
@@ -265,3 +268,109 @@ def test_reclaiming_expired_leases_is_bounded_per_call_and_returns_every_slot(pr
     assert services.leases_reclaim(project=project, now=later, limit=10) == 10
     assert services.leases_reclaim(project=project, now=later, limit=10) == 2
     assert sum(QueueItem.objects.values_list("leased_count", flat=True)) == 0
+
+
+def test_gold_left_for_a_rater_is_served_once_their_regular_items_run_out(source, make_rater):
+    project = services.project_create(name="gold-tail", choices=CHOICES, overlap=1, gold_rate=0.2, sources=[source])
+    services.batch_route(batch_id=batch_of_records(source, 6).pk)
+    golds = list(project.items.order_by("id")[1:])
+    for item in golds:
+        services.item_set_gold(item=item, answer="positive")
+    rater = make_rater(join=project)
+    random.seed(3)
+    served = [label(rater, project, "positive").item_id for _ in range(6)]  # 204 on any of them fails here
+    assert sorted(served) == sorted(i.pk for i in project.items.all())
+    assert services.item_next(rater=rater, project=project) is None  # every gold item answered: now no work
+
+
+def test_gold_answers_are_marked_as_gold(source, make_rater):
+    project = services.project_create(name="gold-marked", choices=CHOICES, overlap=1, gold_rate=1.0, sources=[source])
+    services.batch_route(batch_id=batch_of_records(source, 2).pk)
+    gold = project.items.order_by("id").first()
+    services.item_set_gold(item=gold, answer="negative")
+    answer = label(make_rater(join=project), project, "negative")
+    assert (answer.item_id, Annotation.objects.get(pk=answer.pk).is_gold, answer.correct) == (gold.pk, True, True)
+
+
+def test_an_item_unmarked_as_gold_is_settled_by_its_regular_labels_alone(source, make_rater):
+    project = services.project_create(name="ungold", choices=CHOICES, overlap=2, gold_rate=1.0, sources=[source])
+    services.batch_route(batch_id=batch_of_records(source, 1).pk)
+    item = project.items.get()
+    services.item_set_gold(item=item, answer="negative")
+    answers = [label(make_rater(join=project), project, "negative") for _ in range(3)]
+    services.item_unset_gold(item=fresh(item))
+    assert (fresh(item).is_gold, fresh(item).state, fresh(item).submitted_count) == (False, "open", 0)
+    project.gold_rate = 0
+    project.save()
+    for _ in range(2):
+        label(make_rater(join=project), project, "positive")
+    item = fresh(item)
+    # Three gold answers said "negative": counted, they would have won.
+    assert (item.state, item.consensus, item.agreement) == ("complete", "positive", 1.0)
+    frozen = Annotation.objects.filter(pk__in=[a.pk for a in answers])
+    assert set(frozen.values_list("is_gold", "correct")) == {(True, True)}
+
+
+def test_unmarking_gold_hands_back_live_gold_leases_and_resettles_with_the_projects_overlap(source, make_rater):
+    project = services.project_create(name="ungold-resettle", choices=CHOICES, overlap=3, sources=[source])
+    services.batch_route(batch_id=batch_of_records(source, 1).pk)
+    item = project.items.get()
+    for _ in range(2):
+        label(make_rater(join=project), project, "positive")
+    services.item_set_gold(item=item, answer="negative")
+    project.gold_rate = 1.0
+    project.save()
+    gold_lease = services.item_next(rater=make_rater(join=project), project=project)
+    assert gold_lease.is_gold
+    services.project_update_overlap(project=project, overlap=2)  # gold items wait until they are regular again
+    assert fresh(item).needed == 3
+    services.item_unset_gold(item=fresh(item))
+    assert Assignment.objects.get(pk=gold_lease.pk).state == "expired"
+    item = fresh(item)
+    assert (item.state, item.consensus, item.needed, item.decided_by) == ("complete", "positive", 2, "majority")
+
+
+def test_an_item_made_gold_keeps_its_labels_and_hands_back_its_live_leases(project, queued, make_rater):
+    item = queued[0]
+    label(make_rater(), project, "positive")
+    late = services.item_next(rater=make_rater(), project=project)
+    assert late.item_id == item.pk
+    services.item_set_gold(item=item, answer="negative")
+    assert Assignment.objects.get(pk=late.pk).state == "expired"
+    assert (fresh(item).submitted_count, fresh(item).leased_count) == (1, 0)
+    with pytest.raises(services.LeaseLost):
+        services.assignment_submit(assignment=late, value="positive")
+    assert fresh(item).submitted_count == 1
+    assert services.item_next(rater=make_rater(), project=project).item_id == queued[1].pk  # out of the queue
+
+
+def test_lowering_the_overlap_completes_open_items_that_now_have_enough_agreeing_labels(project, queued, make_rater):
+    raters = [make_rater() for _ in range(2)]
+    make_rater()  # someone who may still break the tie below
+    for rater in raters:  # queued[0]: two agreeing labels
+        label(rater, project, "positive")
+    label(raters[0], project, "positive")  # queued[1]: one label, and a tie on queued[2] below
+    lease = services.item_next(rater=raters[1], project=project)
+    assert lease.item_id == queued[1].pk
+    services.assignment_submit(assignment=lease, value="negative")
+    assert [fresh(i).state for i in queued[:2]] == ["open", "open"]
+    services.project_update_overlap(project=project, overlap=2)
+    first, tied, untouched = fresh(queued[0]), fresh(queued[1]), fresh(queued[2])
+    assert (first.state, first.consensus, first.needed, first.confidence) == ("complete", "positive", 2, 1.0)
+    assert (tied.state, tied.needed) == ("open", 3)  # a tie at the new overlap asks one more rater
+    assert (untouched.state, untouched.needed) == ("open", 2)
+
+
+def test_raising_the_overlap_makes_open_items_need_more_labels(project, queued, make_rater):
+    label(make_rater(), project, "positive")
+    services.project_update_overlap(project=project, overlap=5)
+    assert set(QueueItem.objects.filter(project=project).values_list("needed", flat=True)) == {5}
+    assert project.overlap == 5 and fresh(queued[0]).submitted_count == 1
+
+
+def test_the_resettle_command_resettles_a_project(project, queued, make_rater):
+    for _ in range(2):
+        label(make_rater(), project, "negative")
+    type(project).objects.filter(pk=project.pk).update(overlap=2)  # changed behind the services' back
+    call_command("project_resettle", str(project.pk), stdout=io.StringIO())
+    assert fresh(queued[0]).state == "complete"

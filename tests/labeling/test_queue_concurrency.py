@@ -1,4 +1,5 @@
-"""50 raters at once on PostgreSQL, each on its own connection: no item over-assigned, none lost to expired leases."""
+"""Raters at once on PostgreSQL, each on its own connection: 50 of them with no item over-assigned and none lost to
+expired leases, and `next` while another transaction holds the rows it would claim."""
 import random
 import threading
 import time
@@ -12,7 +13,6 @@ from labeling.models import Annotation, Assignment, QueueItem
 
 from .conftest import batch_of_records
 
-pytestmark = pytest.mark.slow
 
 RATERS, FLAKY, ITEMS, OVERLAP = 50, 10, 1000, 3
 
@@ -63,6 +63,7 @@ def work(rater, project, *, flaky: bool, seed: int, start: threading.Barrier, er
         connection.close()
 
 
+@pytest.mark.slow
 def test_fifty_raters_label_a_thousand_items_exactly_three_times_each(transactional_db, source, project, make_rater):
     services.batch_route(batch_id=batch_of_records(source, ITEMS).pk)
     raters = [make_rater(f"r{i:02d}") for i in range(RATERS)]
@@ -94,3 +95,40 @@ def test_fifty_raters_label_a_thousand_items_exactly_three_times_each(transactio
     for item in QueueItem.objects.filter(project=project).prefetch_related("annotations")[:200]:
         values = [a.value for a in item.annotations.all()]
         assert values.count(item.consensus) >= 2 and item.agreement == values.count(item.consensus) / OVERLAP
+
+
+def test_next_waits_out_rows_another_transaction_holds_briefly_and_returns_a_lease(transactional_db, project, queued,
+                                                                                   make_rater, hold_items, settings):
+    settings.SIEVE_NEXT_CONTENTION_SECONDS = 30  # far longer than the rows are held
+    rater = make_rater()
+    holder = hold_items(project, until_probed=True)  # lets go once `next` found the rows held
+    lease = services.item_next(rater=rater, project=project)
+    holder.release()
+    assert holder.probed, "next never looked past the held rows"
+    assert lease is not None and lease.item_id == queued[0].pk
+
+
+def test_next_raises_queue_busy_when_the_rows_stay_held_past_the_bound(transactional_db, project, queued, make_rater,
+                                                                       hold_items, settings):
+    settings.SIEVE_NEXT_CONTENTION_SECONDS = 0.3
+    rater = make_rater()
+    holder = hold_items(project)
+    with pytest.raises(services.QueueBusy) as busy:
+        services.item_next(rater=rater, project=project)
+    holder.release()
+    assert busy.value.code == "queue_busy" and busy.value.status == 503 and busy.value.retry_after >= 1
+    assert not Assignment.objects.filter(rater=rater).exists()
+    assert services.item_next(rater=rater, project=project) is not None  # released: work again
+
+
+def test_next_answers_none_at_once_when_only_other_raters_work_is_held(transactional_db, project, queued, make_rater,
+                                                                       hold_items, settings):
+    # Held rows that this rater could not take anyway (labeled by them already) are not contention.
+    settings.SIEVE_NEXT_CONTENTION_SECONDS = 30
+    rater = make_rater()
+    for _ in queued:
+        lease = services.item_next(rater=rater, project=project)
+        services.assignment_submit(assignment=lease, value="positive")
+    holder = hold_items(project)
+    assert services.item_next(rater=rater, project=project) is None  # not QueueBusy after 30 s
+    holder.release()
