@@ -228,3 +228,9 @@ def batches_awaiting_route(*, older_than: timedelta, within: timedelta = timedel
     return list(Batch.objects.filter(status=Batch.Status.ADMITTED, updated_at__lt=now - older_than,
                                      updated_at__gte=now - within)
                 .filter(Exists(fed)).exclude(Exists(routed)).values_list("pk", flat=True)[:1000])
+
+
+def rater_pauses(*, rater: Rater) -> list[Membership]:
+    """The open projects in which the rater is paused, with why: their home says so rather than hiding them."""
+    return list(Membership.objects.filter(rater=rater, paused_at__isnull=False, project__is_active=True)
+                .select_related("project").order_by("project__name"))

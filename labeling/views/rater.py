@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from ..labels import InvalidLabel
 from ..models import Annotation, Assignment, LabelingProject, QueueItem, Rater
-from ..selectors import rater_history, rater_of
+from ..selectors import rater_history, rater_of, rater_pauses
 from ..services.errors import LabelingError
 from ..services.people import rater_fit_problem
 from ..services.queue import QueueBusy, annotation_undo_last, assignment_skip, assignment_submit, item_next
@@ -74,7 +74,7 @@ def rater_home(request):
             return redirect("label-admin-projects")
         return render(request, "labeling/no_rater.html", status=403)
     rows = [{"project": p, **progress(rater, p)} for p in rater_projects(rater)]
-    return render(request, "labeling/home.html", {"rater": rater, "rows": rows,
+    return render(request, "labeling/home.html", {"rater": rater, "rows": rows, "pauses": rater_pauses(rater=rater),
                                                   "adjudicable": adjudicable_projects(request.user)})
 
 

@@ -127,3 +127,13 @@ def test_the_gate_ignores_withdrawn_gold_answers(gated, make_rater, django_captu
     services.annotation_undo_last(rater=rater, project=gated)  # leases that gold item again
     assert not rater_gold_gate(rater_id=rater.pk, project_id=gated.pk)
     assert not membership(rater, gated).is_paused
+
+
+def test_a_paused_rater_sees_on_their_home_page_why_a_project_left_their_list(gated, make_rater, client):
+    rater = make_rater(join=gated, password="pw-paused-1")
+    client.force_login(rater.user)
+    assert gated.name in client.get("/label/").content.decode()
+    rater_pause(project=gated, rater_id=rater.pk, reason="gold accuracy 40% is under the minimum", by=None)
+    home = client.get("/label/").content.decode()
+    assert 'id="paused"' in home and "gold accuracy 40% is under the minimum" in home
+    assert f"/label/projects/{gated.pk}/" not in home  # no link to work they cannot get
