@@ -427,7 +427,8 @@ def cost(project: LabelingProject, kind_rows: list[dict]) -> dict:
     """
     rates = {k: float(v) for k, v in (project.hourly_rates or {}).items()}
     complete = remaining = adjudication = 0
-    for state, missing, count in rows(f"SELECT state, sum(GREATEST(needed - submitted_count, 0)), count(*) "
+    for state, missing, count in rows(f"SELECT state, sum(CASE WHEN needed > submitted_count "
+                                      f"THEN needed - submitted_count ELSE 0 END), count(*) "
                                       f"FROM {QueueItem._meta.db_table} WHERE project_id = %s AND NOT is_gold "
                                       f"GROUP BY state", [project.pk]):
         if state == QueueItem.State.COMPLETE:

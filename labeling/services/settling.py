@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ..labels import Consensus, InvalidLabel, LabelSpec, consensus
@@ -158,6 +158,12 @@ _VALUES_SQL = (f"SELECT item_id, value FROM {Annotation._meta.db_table} WHERE it
 def _counted_values(item_ids: list[int], *, project: LabelingProject) -> dict[int, list]:
     """{item id: its counted label values, oldest first} (plain SQL: settling runs on every few submits)."""
     found: dict[int, list] = {}
+    if connection.vendor != "postgresql":  # SQLite (the embedded demo): the same read through the ORM
+        for item_id, value in (Annotation.objects.filter(item_id__in=list(item_ids), undone_at__isnull=True,
+                                                         is_gold=False, provenance__in=counted_provenances(project))
+                               .order_by("id").values_list("item_id", "value")):
+            found.setdefault(item_id, []).append(value)
+        return found
     with connection.cursor() as cursor:
         cursor.execute(_VALUES_SQL, [list(item_ids), counted_provenances(project)])
         for item_id, value in cursor.fetchall():
@@ -267,8 +273,20 @@ def items_escalate_stuck(*, project: LabelingProject | None = None) -> int:
     """
     if project is None:
         return sum(items_escalate_stuck(project=p) for p in LabelingProject.objects.filter(is_active=True))
-    if connection.vendor != "postgresql" or not project.is_active:
+    if not project.is_active:
         return 0
+    with transaction.atomic():
+        moved = _escalate_stuck_sql(project) if connection.vendor == "postgresql" else _escalate_stuck_orm(project)
+        if moved:
+            values = _counted_values(moved, project=project)
+            for item_id in moved:
+                result = consensus(values.get(item_id, []))
+                share = result.agreement if result is not None else None
+                QueueItem.objects.filter(pk=item_id).update(agreement=share, confidence=share)
+    return len(moved)
+
+
+def _escalate_stuck_sql(project: LabelingProject) -> list[int]:
     eligible, params = _eligible_members_sql(project)
     table = QueueItem._meta.db_table
     # Locked in id order, like every writer of several items; an item locked right now is being worked on.
@@ -278,17 +296,36 @@ def items_escalate_stuck(*, project: LabelingProject | None = None) -> int:
            f"AND NOT EXISTS ({eligible}) ORDER BY q.id FOR UPDATE SKIP LOCKED) "
            f"UPDATE {table} SET state = %s, consensus = NULL, decided_by = '', completed_at = NULL "
            f"FROM stuck WHERE {table}.id = stuck.id RETURNING {table}.id")
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [project.pk, State.OPEN, *params, State.ADJUDICATION])
-            moved = sorted(row[0] for row in cursor.fetchall())
-        if moved:
-            values = _counted_values(moved, project=project)
-            for item_id in moved:
-                result = consensus(values.get(item_id, []))
-                share = result.agreement if result is not None else None
-                QueueItem.objects.filter(pk=item_id).update(agreement=share, confidence=share)
-    return len(moved)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [project.pk, State.OPEN, *params, State.ADJUDICATION])
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def _escalate_stuck_orm(project: LabelingProject) -> list[int]:
+    """`_escalate_stuck_sql` without PostgreSQL's arrays, JSON operators and row locks (SQLite, the embedded
+    demo, whose writers take turns): the same rule, the eligible members worked out in Python."""
+    waiting = QueueItem.objects.filter(project=project, state=State.OPEN, is_gold=False, leased_count=0,
+                                       submitted_count__lt=F("needed"))
+    candidates = list(waiting.filter(Q(submitted_count__gt=0) | Q(skipped_count__gt=0)).order_by("id")
+                      .values_list("id", flat=True))
+    if not candidates:
+        return []
+    members = Membership.objects.filter(project=project, paused_at__isnull=True, rater__is_active=True,
+                                        rater__user__is_active=True)
+    if project.allowed_kinds:
+        members = members.filter(rater__kind__in=list(project.allowed_kinds))
+    eligible = [rater_id for rater_id, domains in members.values_list("rater_id", "rater__domains")
+                if not project.domains or set(domains or []) & set(project.domains)]
+    taken = set(Assignment.objects.filter(item_id__in=candidates, rater_id__in=eligible,
+                                          state__in=list(Assignment.HELD)).values_list("item_id", "rater_id"))
+    taken |= set(Annotation.objects.filter(item_id__in=candidates, rater_id__in=eligible, undone_at__isnull=True,
+                                           provenance=Annotation.Provenance.IMPORTED)
+                 .values_list("item_id", "rater_id"))
+    stuck = [item_id for item_id in candidates if all((item_id, r) in taken for r in eligible)]
+    if not stuck:
+        return []
+    waiting.filter(pk__in=stuck).update(state=State.ADJUDICATION, consensus=None, decided_by="", completed_at=None)
+    return sorted(QueueItem.objects.filter(pk__in=stuck, state=State.ADJUDICATION).values_list("id", flat=True))
 
 
 def item_set_gold(*, item: QueueItem, answer, now: datetime | None = None) -> QueueItem:

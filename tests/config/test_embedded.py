@@ -29,6 +29,31 @@ print("api", lease.status_code, again.json()["id"] == body["id"], sorted(body["r
       isinstance(body["record"]["observed_at"], (str, type(None))), label.status_code, read.json()["state"])
 """
 
+# Label quality on the same database, as staff and as the expert who adjudicates: the quality pages (with the
+# history imported by the demo and its Dawid-Skene run), the adjudication queue and page, the labels export,
+# and a consensus run requested through the API (for the worker). Prints one line of what it saw.
+QUALITY_CLIENT = """
+from django.test import Client
+from labeling.models import LabelingProject, Rater
+project = LabelingProject.objects.get(name="demo: is this order fraud?")
+staff, expert = Client(HTTP_HOST="127.0.0.1"), Client(HTTP_HOST="127.0.0.1")
+assert staff.login(username="admin", password="sieve-demo")
+assert expert.login(username="rater-expert", password="sieve-demo")
+base = f"/label/admin/projects/{project.pk}/quality/"
+quality = staff.get(base).content.decode()
+cy = staff.get(f"{base}raters/{Rater.objects.get(user__username='history-cy').pk}/").content.decode()
+queue = staff.get(f"/api/v1/projects/{project.pk}/adjudication")
+page = expert.get(f"/label/projects/{project.pk}/adjudicate/")
+csv = staff.get(f"/api/v1/projects/{project.pk}/labels.csv")
+rows = b"".join(csv.streaming_content).decode().splitlines()
+run = staff.post(f"/api/v1/projects/{project.pk}/consensus-runs", {}, content_type="application/json")
+print("quality", "Krippendorff" in quality and "α" in quality, "Dawid-Skene figures from run" in quality,
+      "history-ann" in quality, "Dawid-Skene accuracy" in cy, queue.status_code, queue.json()["waiting"],
+      sorted({len(i["labels"]) for i in queue.json()["results"]}), page.status_code,
+      "history-bo" in page.content.decode(),
+      csv.status_code, sum(",imported," in r for r in rows), run.status_code, run.json()["status"], run.json()["id"])
+"""
+
 
 def test_the_demo_runs_on_sqlite_and_the_filesystem_broker(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
@@ -37,6 +62,7 @@ def test_the_demo_runs_on_sqlite_and_the_filesystem_broker(tmp_path):
     subprocess.run(manage + ["migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     demo = subprocess.run(manage + ["demo"], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     assert "login admin / sieve-demo" in demo.stdout and "API key sieve_" in demo.stdout
+    assert "/quality/   (label quality" in demo.stdout and "/adjudicate/   (login rater-expert" in demo.stdout
     again = subprocess.run(manage + ["demo"], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     assert "already there" in again.stdout
     worker = Process([str(Path(sys.executable).parent / "celery"), "-A", "config", "worker", "-c", "1", "-l", "info"],
@@ -53,6 +79,22 @@ def test_the_demo_runs_on_sqlite_and_the_filesystem_broker(tmp_path):
                  what="the clean demo batch admitted and the drifted one quarantined")
         client = subprocess.run(manage + ["shell", "-c", API_CLIENT], cwd=ROOT, env=env, capture_output=True, text=True)
         assert client.stdout.strip().splitlines()[-1:] == ["api 200 True True True 201 submitted"], client.stderr[-3000:]
+
+        quality = subprocess.run(manage + ["shell", "-c", QUALITY_CLIENT], cwd=ROOT, env=env, capture_output=True,
+                                 text=True)
+        seen = quality.stdout.strip().splitlines()[-1:]
+        assert seen and seen[0].rsplit(" ", 1)[0] == "quality True True True True 200 4 [5] 200 True 200 380 202 queued", \
+            quality.stderr[-3000:]
+        run_id = seen[0].rsplit(" ", 1)[1]
+
+        def run_status() -> str:
+            probe = subprocess.run(manage + ["shell", "-c", "from labeling.models import ConsensusRun; "
+                                             f"print(ConsensusRun.objects.get(pk={run_id}).status)"],
+                                   cwd=ROOT, env=env, capture_output=True, text=True)
+            return probe.stdout.strip().splitlines()[-1] if probe.stdout.strip() else ""
+
+        wait_for(lambda: run_status() == "done", timeout=120, interval=1,
+                 what="the consensus run requested through the API done by the worker")
     finally:
         worker.stop()
     assert (tmp_path / "var" / "sieve.sqlite3").exists()

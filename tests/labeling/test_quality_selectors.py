@@ -1,5 +1,6 @@
 """The project's label quality figures: which labels count, agreement against the reference implementations,
 rater and kind rows, consensus against gold, bias, cost, alpha per week, and the cache that keeps them."""
+import json
 from datetime import timedelta
 
 import krippendorff
@@ -22,6 +23,7 @@ from labeling.selectors.quality import (
 )
 
 from labeling.quality import label_distribution_bias
+from labeling.selectors.quality_reads import Coder, code_sql
 from labeling.selectors.quality_sections import chi_square_many
 
 from .conftest import CHOICES, batch_of_records
@@ -338,3 +340,22 @@ def test_the_refresh_task_recomputes_a_projects_figures_into_the_cache(project, 
     assert refresh_quality_figures(project.pk) > 0  # the seconds it took
     assert quality_figures(project=project)["counts"]["labels"] == 30
     assert refresh_quality_figures(project.pk + 1000) is None  # a project deleted since
+
+
+@pytest.mark.parametrize("kind, options, values", [
+    ("single_choice", {"choices": CHOICES}, ["positive", "neutral", "nope", 3, None, True, ["positive"]]),
+    ("rating", {"scale_min": 1, "scale_max": 5}, [1, 5, 3.5, 2.4, 0, 6, "3", True, None, [2]]),
+    ("multiple_choice", {"choices": CHOICES}, [["positive"], ["negative", "neutral"], [], ["nope"], ["positive", "x"],
+                                             "positive", None]),
+    ("free_text", {"text_max_length": 50}, ["A cat", "ünïcode", 12, None, {"a": 1}]),
+])
+def test_labels_are_coded_in_python_as_postgresql_codes_them(source, kind, options, values):
+    """What the embedded default (SQLite) computes in Python equals the SQL coding of the PostgreSQL reads."""
+    project = services.project_create(name=f"coding {kind}", label_kind=kind, sources=[source], **options)
+    coder = Coder(project)
+    code, params = code_sql(project, "v.value")
+    with connection.cursor() as cursor:
+        for value in values:
+            text = json.dumps(value)
+            cursor.execute(f"SELECT {code} FROM (SELECT %s::jsonb AS value) v", [*params, text])
+            assert coder.code_value(text) == cursor.fetchone()[0], value

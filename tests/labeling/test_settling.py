@@ -1,9 +1,11 @@
 """Settling that always ends: a confident majority completes an item, doubt asks more raters, and what cannot be
 settled (no confident majority after every extra rater, or no eligible rater left) goes to adjudication."""
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from labeling import services, tasks
+from labeling.services import settling
 from labeling.models import Annotation, Membership, QueueItem, Rater
 from labeling.services.labels_io import ImportLine
 
@@ -143,6 +145,27 @@ def test_a_paused_or_unfitting_member_is_not_an_eligible_rater(source, make_rate
     assert services.items_escalate_stuck(project=project) == 0
     Membership.objects.filter(project=project, rater=experts[1]).update(paused_at=timezone.now())
     assert tasks.escalate_stuck_items() == 1
+    assert list(project.items.order_by("id").values_list("state", flat=True)) == ["adjudication", "open"]
+
+
+@pytest.mark.parametrize("plain", [False, True], ids=["sql", "orm"])
+def test_stuck_items_are_found_alike_by_the_sql_and_by_the_plain_path_sqlite_takes(source, make_rater, plain):
+    project = services.project_create(name="payments", choices=CHOICES, overlap=2, allowed_kinds=["expert"],
+                                      domains=["payments"], sources=[source])
+    services.batch_route(batch_id=batch_of_records(source, 2).pk)
+    experts = [make_rater(join=project, kind=Rater.Kind.EXPERT, domains=["payments"]) for _ in range(2)]
+    make_rater(join=project, kind=Rater.Kind.EXPERT, domains=["shipping"])  # not of the project's domains
+    label(experts[0], project, "positive")
+
+    def escalate() -> int:
+        if not plain:
+            return services.items_escalate_stuck(project=project)
+        with transaction.atomic():
+            return len(settling._escalate_stuck_orm(project))
+
+    assert escalate() == 0  # experts[1] may still label it
+    Membership.objects.filter(project=project, rater=experts[1]).update(paused_at=timezone.now())
+    assert escalate() == 1
     assert list(project.items.order_by("id").values_list("state", flat=True)) == ["adjudication", "open"]
 
 

@@ -93,4 +93,10 @@ class Command(BaseCommand):
         for project in labeling["projects"]:
             self.stdout.write(f"  Project:      {url}/label/admin/projects/{project.pk}/ "
                               f"({project.name}, {labeling['items'][project.name]} items)")
+        orders, run = labeling["quality"], labeling["run"]
+        fitted = f"Dawid-Skene run #{run.pk} {run.status}" if run else "no consensus run yet"
+        self.stdout.write(f"  Quality:      {url}/label/admin/projects/{orders.pk}/quality/   (label quality: "
+                          f"alpha, {fitted}, raters, bias, cost)")
+        self.stdout.write(f"  Adjudicate:   {url}/label/projects/{orders.pk}/adjudicate/   (login rater-expert / "
+                          f"{password}; {labeling['adjudication']} item(s) waiting)")
         self.stdout.write(f"  Try:          curl -H 'Authorization: Bearer {raw}' {url}/api/v1/batches\n")
