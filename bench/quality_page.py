@@ -101,7 +101,7 @@ def fill(args) -> dict:
         # Who labels what: item k gets raters (k*37 + j*197) mod R, j < overlap (distinct for R = 1,000),
         # so a rater shares ~200 items with each of ten others: enough for Cohen's kappa. Rater r is right
         # with probability 0.55 + 0.4 * (r mod 10) / 10; every 50th rater overuses "negative".
-        cursor.execute(f"""
+        cursor.execute("""
             CREATE TEMP TABLE bench_label AS
             SELECT b.id AS item_id, b.g, %s + ((b.k * 37 + j * 197) %% %s) AS rater_id,
                    %s::timestamptz - ((b.k %% 182) || ' days')::interval - ((j * 613 + b.k) %% 86400 || ' s')::interval

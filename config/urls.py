@@ -8,8 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from collection import api as collection_api
 from labeling import api as labeling_api
-from labeling import api_consensus
-from labeling import api_labels
+from labeling import api_consensus, api_labels
 from labeling import urls as labeling_urls
 from validation import api as validation_api
 

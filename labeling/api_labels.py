@@ -29,12 +29,12 @@ from .selectors import labels as label_selectors
 from .serializers_labels import (
     AssignedSerializer,
     AssignInSerializer,
-    LabelsErrorSerializer,
     ImportRejectedSerializer,
     ImportResultSerializer,
     LabelLineSerializer,
     LabelPageSerializer,
     LabelSerializer,
+    LabelsErrorSerializer,
 )
 from .services import LabelingError, labels_io
 from .services.assign import item_assign

@@ -92,7 +92,8 @@ class LabelingProject(models.Model):
     # Rater quality gate: below `min_gold_accuracy` after `min_gold_answers` gold answers, a rater is paused.
     min_gold_accuracy = models.FloatField(null=True, blank=True,
                                           validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
-                                          help_text="Pause a rater whose gold accuracy falls below this (empty: never).")
+                                          help_text="Pause a rater whose gold accuracy falls below this "
+                                                    "(empty: never).")
     min_gold_answers = models.PositiveIntegerField(default=10, help_text="Gold answers before the gate applies.")
     # {"generalist": 12.0, "expert": 60.0, "end_user": 0.0}: cost of an hour of labeling per rater kind.
     hourly_rates = models.JSONField(default=dict, blank=True, help_text="Hourly rate per rater kind, "
@@ -377,7 +378,8 @@ class Annotation(models.Model):
                                     name="annotation_one_per_rater_and_item"),
             models.UniqueConstraint(fields=["item", "feedback_event"], condition=Q(feedback_event__isnull=False),
                                     name="annotation_one_per_feedback_event"),
-            models.UniqueConstraint(fields=["item", "rater"], condition=Q(provenance="imported", undone_at__isnull=True),
+            models.UniqueConstraint(fields=["item", "rater"],
+                                    condition=Q(provenance="imported", undone_at__isnull=True),
                                     name="annotation_one_import_per_rater_and_item"),
             models.CheckConstraint(
                 condition=(Q(provenance="human", rater__isnull=False, assignment__isnull=False)

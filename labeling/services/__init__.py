@@ -20,6 +20,7 @@ from .adjudication import (
     item_adjudicate,
     item_close_unlabelable,
 )
+from .assign import CannotAssign, item_assign
 from .consensus import (
     ConsensusParametersInvalid,
     consensus_parameters,
@@ -35,6 +36,14 @@ from .feedback import (
     feedback_rule_update,
     feedback_rules_preview,
 )
+from .labels_io import (
+    LabelsRejected,
+    TooManyLabels,
+    labels_import,
+    labels_parse,
+    labels_write_csv,
+    labels_write_parquet,
+)
 from .people import (
     project_add_raters,
     project_create,
@@ -49,32 +58,23 @@ from .people import (
     user_token,
 )
 from .queue import (
+    QueueBusy,
     annotation_undo_last,
     assignment_skip,
     assignment_submit,
-    QueueBusy,
     item_next,
     leases_reclaim,
 )
+from .raters import rater_gold_gate, rater_pause, rater_resume
+from .routing import batch_add_to_project, batch_route, items_queue_batch, project_queue_admitted
 from .settling import (
     item_set_gold,
     item_settle,
-    items_settle,
     item_unset_gold,
     items_escalate_stuck,
+    items_settle,
     project_resettle,
     project_update_overlap,
-)
-from .routing import batch_add_to_project, batch_route, items_queue_batch, project_queue_admitted
-from .raters import rater_gold_gate, rater_pause, rater_resume
-from .assign import CannotAssign, item_assign
-from .labels_io import (
-    LabelsRejected,
-    TooManyLabels,
-    labels_import,
-    labels_parse,
-    labels_write_csv,
-    labels_write_parquet,
 )
 
 __all__ = [
@@ -87,8 +87,9 @@ __all__ = [
     "consensus_runs_check", "item_adjudicate", "item_close_unlabelable",
     "AlreadyFinished", "InvalidLabel", "LabelingError", "LeaseLost", "NotAllowed", "NothingToUndo", "RouteError",
     "annotation_undo_last", "assignment_skip", "assignment_submit", "batch_add_to_project", "batch_route",
-    "feedback_apply_rules", "feedback_label", "feedback_rule_create", "feedback_rule_update", "feedback_rules_preview", "item_next",
-    "item_set_gold", "item_settle", "items_settle", "items_queue_batch", "leases_reclaim", "project_add_raters", "project_create",
+    "feedback_apply_rules", "feedback_label", "feedback_rule_create", "feedback_rule_update",
+    "feedback_rules_preview", "item_next", "item_set_gold", "item_settle", "items_settle", "items_queue_batch",
+    "leases_reclaim", "project_add_raters", "project_create",
     "project_queue_admitted", "project_remove_rater", "rater_check_fits", "rater_create", "rater_fit_problem",
     "rater_invite", "rater_profile_add", "rater_set_active", "rater_token", "user_token",
 ]

@@ -83,8 +83,8 @@ def test_the_demo_runs_on_sqlite_and_the_filesystem_broker(tmp_path):
         quality = subprocess.run(manage + ["shell", "-c", QUALITY_CLIENT], cwd=ROOT, env=env, capture_output=True,
                                  text=True)
         seen = quality.stdout.strip().splitlines()[-1:]
-        assert seen and seen[0].rsplit(" ", 1)[0] == "quality True True True True 200 4 [5] 200 True 200 380 202 queued", \
-            quality.stderr[-3000:]
+        expected = "quality True True True True 200 4 [5] 200 True 200 380 202 queued"
+        assert seen and seen[0].rsplit(" ", 1)[0] == expected, quality.stderr[-3000:]
         run_id = seen[0].rsplit(" ", 1)[1]
 
         def run_status() -> str:

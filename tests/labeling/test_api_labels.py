@@ -245,7 +245,7 @@ def test_a_real_crowd_set_imported_through_the_api_reaches_the_majority(temp_pro
 
 def test_an_import_with_one_of_each_mistake_lists_them_all_by_line_and_writes_nothing(project, queued, source,
                                                                                        make_rater, staff):
-    ann, bob, cat = make_rater("ann"), make_rater("bob"), make_rater("cat")
+    _ann, bob, _cat = make_rater("ann"), make_rater("bob"), make_rater("cat")
     make_rater("outsider", join=None)
     done = label(bob, project, "positive")
     ext = [item.record.external_id for item in queued]

@@ -14,6 +14,7 @@ from sklearn.metrics import cohen_kappa_score
 from collection.models import FeedbackEvent, Record, Source
 from labeling import services
 from labeling.models import Annotation, Assignment, ConsensusRun, LabelingProject, QueueItem, Rater
+from labeling.quality import label_distribution_bias
 from labeling.selectors.quality import (
     quality_compute,
     quality_figures,
@@ -21,8 +22,6 @@ from labeling.selectors.quality import (
     rater_quality,
     rater_table,
 )
-
-from labeling.quality import label_distribution_bias
 from labeling.selectors.quality_reads import Coder, code_sql
 from labeling.selectors.quality_sections import chi_square_many
 
@@ -177,7 +176,7 @@ def test_each_rater_has_gold_accuracy_kappa_seconds_and_skip_rate_and_the_kinds_
 
 
 def test_the_rater_table_sorts_by_any_column_with_empty_cells_last(project, source, make_rater, queued):
-    anna, ben, cara = make_rater("anna"), make_rater("ben"), make_rater("cara")
+    anna, ben, _cara = make_rater("anna"), make_rater("ben"), make_rater("cara")
     label_all(project, [anna, ben], ["positive", "negative"])
     figures = quality_compute(project=project)
     assert [r["username"] for r in rater_table(figures=figures, paused={}, sort="-labels")][:2] == ["anna", "ben"]

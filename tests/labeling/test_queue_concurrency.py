@@ -13,7 +13,6 @@ from labeling.models import Annotation, Assignment, QueueItem
 
 from .conftest import batch_of_records
 
-
 RATERS, FLAKY, ITEMS, OVERLAP = 50, 10, 1000, 3
 
 

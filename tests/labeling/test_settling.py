@@ -5,8 +5,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from labeling import services, tasks
-from labeling.services import settling
 from labeling.models import Annotation, Membership, QueueItem, Rater
+from labeling.services import settling
 from labeling.services.labels_io import ImportLine
 
 from .conftest import CHOICES, batch_of_records
