@@ -10,7 +10,7 @@ import pytest
 from validation.stats import Thresholds, compare, infer_schema, profile_chunks, profile_frame
 from validation.stats.synthetic import bench_frame
 
-ELEC2 = Path(__file__).resolve().parents[4] / "shared/data/drift/elec2/elecNormNew.csv"
+ELEC2 = Path(__file__).resolve().parents[2] / "data/drift/elec2/elecNormNew.csv"
 ELEC2_COLUMNS = ["date", "day", "period", "nswprice", "nswdemand", "vicprice", "vicdemand", "transfer", "class"]
 
 
