@@ -23,6 +23,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -111,9 +112,31 @@ def items_settle(*, items: list[QueueItem], project: LabelingProject, now: datet
                 setattr(item, name, value)
             changed.append(item)
             columns.update(fields)
-    if changed:
+    if changed and connection.vendor == "postgresql":
+        _write_settled(changed)
+    elif changed:
         QueueItem.objects.bulk_update(changed, sorted(columns))
     return len(changed)
+
+
+# Every column settling sets, for many items in one statement: Django's bulk_update builds a CASE per column
+# and row, which took 0.4 s of Python per 200 items (most of a 50,000-label import); PostgreSQL parses the
+# rows as one JSON document in C instead (as the import's insert does). A JSON null becomes SQL NULL.
+_SETTLED_SQL = f"""
+UPDATE {QueueItem._meta.db_table} q
+   SET state = e.state, needed = e.needed, consensus = e.consensus, agreement = e.agreement,
+       confidence = e.confidence, decided_by = e.decided_by, completed_at = e.completed_at
+  FROM jsonb_to_recordset(%s::jsonb) AS e(id bigint, state text, needed int, consensus jsonb, agreement float8,
+                                          confidence float8, decided_by text, completed_at timestamptz)
+ WHERE q.id = e.id
+"""
+
+
+def _write_settled(items: list[QueueItem]) -> None:
+    rows = [{"id": i.pk, "state": i.state, "needed": i.needed, "consensus": i.consensus, "agreement": i.agreement,
+             "confidence": i.confidence, "decided_by": i.decided_by, "completed_at": i.completed_at} for i in items]
+    with connection.cursor() as cursor:
+        cursor.execute(_SETTLED_SQL, [orjson.dumps(rows).decode()])
 
 
 def _decision(item: QueueItem, project: LabelingProject, counted: list | None) -> Decision | None:
