@@ -16,28 +16,9 @@ from django.utils import timezone
 from ..labels import LabelSpec, label_key, same_label
 from ..models import Adjudication, Annotation, Assignment, LabelingProject, Membership, QueueItem, Rater
 from ..selectors.consensus import counted_provenances
-from .errors import LabelingError, NotAllowed
+from .errors import AlreadyDecided, LabelingError, NotAdjudicable, NotAllowed, ReasonMissing
 
 REASON_MAX = 2000
-
-
-class ReasonMissing(LabelingError):
-    code = "reason_required"
-    status = 400
-
-
-class NotAdjudicable(LabelingError):
-    """The item is not waiting for adjudication (and the user may not override it), or it is gold."""
-
-    code = "not_in_adjudication"
-    status = 409
-
-
-class AlreadyDecided(LabelingError):
-    """Someone adjudicated or closed the item already (with another decision)."""
-
-    code = "already_adjudicated"
-    status = 409
 
 
 def adjudicator_problem(*, user, project: LabelingProject, membership: Membership | None = None) -> str | None:

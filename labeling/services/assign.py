@@ -5,15 +5,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..models import Annotation, Assignment, QueueItem, Rater
-from .errors import LabelingError, NotAllowed
+from .errors import CannotAssign, NotAllowed
 from .people import rater_fit_problem
-
-
-class CannotAssign(LabelingError):
-    """The item cannot go to this rater (closed, already theirs once, or they do not fit the project)."""
-
-    code = "not_assignable"
-    status = 409
 
 
 def item_assign(*, item: QueueItem, rater: Rater, by, lease: timedelta | None = None,

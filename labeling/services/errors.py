@@ -44,3 +44,41 @@ class RouteError(LabelingError):
 
     code = "not_routable"
     status = 409
+
+
+class ReasonMissing(LabelingError):
+    code = "reason_required"
+    status = 400
+
+
+class NotAdjudicable(LabelingError):
+    """The item is not waiting for adjudication (and the user may not override it), or it is gold."""
+
+    code = "not_in_adjudication"
+    status = 409
+
+
+class AlreadyDecided(LabelingError):
+    """Someone adjudicated or closed the item already (with another decision)."""
+
+    code = "already_adjudicated"
+    status = 409
+
+
+class CannotAssign(LabelingError):
+    """The item cannot go to this rater (closed, already theirs once, or they do not fit the project)."""
+
+    code = "not_assignable"
+    status = 409
+
+
+class QueueBusy(LabelingError):
+    """Items this rater could take exist, but other transactions held every one of them for longer than
+    SIEVE_NEXT_CONTENTION_SECONDS: ask again after `retry_after` seconds (the API answers 503 with Retry-After)."""
+
+    code = "queue_busy"
+    status = 503
+
+    def __init__(self, message: str, *, retry_after: int = 1, **where):
+        super().__init__(message, **where)
+        self.retry_after = retry_after

@@ -28,24 +28,12 @@ from django.utils import timezone
 from ..labels import LabelSpec, same_label
 from ..models import Annotation, Assignment, LabelingProject, Membership, QueueItem, Rater
 from . import hot, raters
-from .errors import AlreadyFinished, LabelingError, LeaseLost, NotAllowed, NothingToUndo
+from .errors import AlreadyFinished, LeaseLost, NotAllowed, NothingToUndo, QueueBusy
 from .people import rater_check_fits, rater_fit_problem
 from .settling import item_settle
 
 # Expired leases of other raters handed back by each `next`: enough to keep up, bounded so `next` stays cheap.
 RECLAIM_PER_CALL = 10
-
-
-class QueueBusy(LabelingError):
-    """Items this rater could take exist, but other transactions held every one of them for longer than
-    SIEVE_NEXT_CONTENTION_SECONDS: ask again after `retry_after` seconds (the API answers 503 with Retry-After)."""
-
-    code = "queue_busy"
-    status = 503
-
-    def __init__(self, message: str, *, retry_after: int = 1, **where):
-        super().__init__(message, **where)
-        self.retry_after = retry_after
 
 
 # Backoff between claims while claimable rows are held by others: short at first (a claim holds its
