@@ -128,6 +128,9 @@ class Alert(models.Model):
         INGEST_FAILED = "ingest_failed", "Ingest failed"
         SILENT_SOURCE = "silent_source", "Source went silent"
         RATER_PAUSED = "rater_paused", "Rater paused for gold accuracy"
+        VERSION_REVIEW = "version_review", "Training-set version held by its gate"
+        VERSION_FAILED = "version_failed", "Training-set version failed"
+        ERASURE_FAILED = "erasure_failed", "Erasure could not rewrite files"
 
     # Data alerts are about a source; labeling alerts (a paused rater) about a `subject` instead,
     # such as "project:3/rater:12", with a link to where staff act on it.

@@ -89,13 +89,27 @@ def batch_chart_features(run: ValidationRun) -> list[tuple[str, bool]]:
     return sorted(((name, name in flagged) for name in names), key=lambda f: (not f[1], f[0]))
 
 
+def report_chart_features(report: dict) -> list[tuple[str, bool]]:
+    """A stored report's features in chart order, as batch_chart_features orders a run's (from its anomalies)."""
+    flagged = {anomaly["feature"] for anomaly in report.get("anomalies", [])}
+    return sorted(((name, name in flagged) for name in report.get("metrics", {})), key=lambda f: (not f[1], f[0]))
+
+
 def batch_charts(run: ValidationRun, features: list[tuple[str, bool]]) -> list[dict]:
     """For the given features (name, flagged): bin labels, the baseline's and the batch's share per bin,
     and the metrics. Only these are drawn, so a page of charts costs the same with 10 or 1,000 features."""
     if not run.profile or run.baseline is None:
         return []
-    batch, reference = Profile.from_json(run.profile), Profile.from_json(run.baseline.profile)
-    metrics = run.report.get("metrics", {})
+    return profile_charts(run.profile, run.baseline.profile, run.report, features)
+
+
+def profile_charts(profile: str | Profile, reference: str | Profile, report: dict,
+                   features: list[tuple[str, bool]]) -> list[dict]:
+    """batch_charts from a profile, its reference (profile JSON or Profile, same spec) and the stored report:
+    what a training-set version's gate draws too."""
+    batch = Profile.from_json(profile) if isinstance(profile, str) else profile
+    reference = Profile.from_json(reference) if isinstance(reference, str) else reference
+    metrics = report.get("metrics", {})
     charts = []
     for name, flagged in features:
         spec = reference.spec.features.get(name)

@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from collection.columnar import ParquetCopy
 from collection.models import Batch, Source
-from collection.services import batch_transition
 from collection.parsing import LABEL_COLUMN, PayloadParser
+from collection.services import batch_transition
 from collection.storage import data_path
 from collection.writers import chunks
 
@@ -93,6 +93,13 @@ def _baseline_save(*, source: Source, profile: Profile, origin: str, detail: str
     if activate:
         baseline_activate(baseline=baseline, by=created_by)
     return baseline
+
+
+def baseline_create_from_profile(*, source: Source, profile: Profile, origin: str, detail: str, name: str = "",
+                                 created_by=None, activate: bool = True) -> Baseline:
+    """Keep a profile made elsewhere (a training-set version's) as a baseline of the source, without a new pass."""
+    return _baseline_save(source=source, profile=profile, origin=origin, detail=detail, name=name,
+                          created_by=created_by, activate=activate)
 
 
 def baseline_create_from_file(*, source: Source, path: Path, label: str = "label", name: str = "",
@@ -310,8 +317,21 @@ def _released_on_error(batch_id: int, actor: str, claim: str | None):
 
 
 def _compare(profile: Profile, reference: Profile, baseline: Baseline):
+    return baseline_compare(profile=profile, baseline=baseline, reference=reference)
+
+
+def baseline_compare(*, profile: Profile, baseline: Baseline, reference: Profile | None = None,
+                     environment: str | None = None):
+    """A profile made on the baseline's spec against the baseline, under its schema and thresholds (as a batch's
+    verdict is made); `reference` saves parsing the baseline's profile again."""
     thresholds = Thresholds.from_dict(baseline.thresholds) if baseline.thresholds else None
-    return compare(profile, reference, schema=Schema.from_dict(baseline.schema), thresholds=thresholds)
+    return compare(profile, reference or Profile.from_json(baseline.profile), schema=Schema.from_dict(baseline.schema),
+                   thresholds=thresholds, environment=environment)
+
+
+def report_json(report) -> dict:
+    """A Report as JSON allows it (non-finite numbers as null), as runs store it."""
+    return _json_safe(report.to_dict())
 
 
 def _report(batch: Batch, baseline: Baseline):

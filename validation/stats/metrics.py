@@ -58,13 +58,19 @@ def chi2_pvalue(p_counts: np.ndarray, q_counts: np.ndarray) -> tuple[float, floa
 
 
 def ks_statistic(a: QuantileSketch, b: QuantileSketch) -> float:
-    """Kolmogorov-Smirnov statistic sup|F_a - F_b|, searched on both sketches' quantiles."""
+    """Kolmogorov-Smirnov statistic sup|F_a - F_b|, searched on both sketches' quantiles; NaN (no
+    decision) when a side's sketch kept no value (a handful of rows under the sketch's stride)."""
+    if a.empty or b.empty:
+        return float("nan")
     points = np.unique(np.concatenate([a.grid_quantiles(RANK_GRID), b.grid_quantiles(RANK_GRID)]))
     return float(np.abs(a.cdf(points) - b.cdf(points)).max())
 
 
 def wasserstein(a: QuantileSketch, b: QuantileSketch) -> float:
-    """Wasserstein-1 distance: the integral over ranks u of |Q_a(u) - Q_b(u)| (midpoint rule)."""
+    """Wasserstein-1 distance: the integral over ranks u of |Q_a(u) - Q_b(u)| (midpoint rule); NaN when a
+    side's sketch is empty."""
+    if a.empty or b.empty:
+        return float("nan")
     return float(np.abs(a.grid_quantiles(RANK_GRID) - b.grid_quantiles(RANK_GRID)).mean())
 
 
