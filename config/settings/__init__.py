@@ -131,6 +131,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a `status`; each choice set gets its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {"TrainingSetVersionStatusEnum": "trainingsets.models.TrainingSetVersion.Status"},
 }
 
 # --- Celery: Redis when REDIS_URL is set, else kombu's filesystem transport (see README).
@@ -191,6 +193,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "labeling.tasks.apply_all_feedback_rules",
         "schedule": env_int("SIEVE_FEEDBACK_RULES_EVERY", 120),
     },
+    # Training-set versions whose message was lost, or whose worker stopped beating.
+    "sweep-versions": {
+        "task": "trainingsets.tasks.sweep_versions",
+        "schedule": env_int("SIEVE_VERSION_SWEEP_EVERY", 60),
+    },
+    # Erasures whose file rewrite message was lost.
+    "resend-pending-erasures": {
+        "task": "trainingsets.tasks.resend_pending_erasures",
+        "schedule": env_int("SIEVE_ERASURE_RESEND_EVERY", 600),
+    },
     # Dawid-Skene runs that are due (enough new labels, or the schedule), and runs whose worker died.
     "check-consensus-runs": {
         "task": "labeling.tasks.consensus_check_projects",
@@ -200,6 +212,12 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # --- Sieve
+SIEVE_VERSION = "0.11.0"
+# A queued training-set version not picked up after this is sent again; a build that has not reported
+# progress for this long is started again, and failed after SIEVE_VERSION_MAX_ATTEMPTS starts.
+SIEVE_VERSION_RESEND_AFTER = timedelta(seconds=env_int("SIEVE_VERSION_RESEND_AFTER", 60))
+SIEVE_VERSION_STALLED_AFTER = timedelta(seconds=env_int("SIEVE_VERSION_STALLED_AFTER", 900))
+SIEVE_VERSION_MAX_ATTEMPTS = env_int("SIEVE_VERSION_MAX_ATTEMPTS", 3)
 # How long `next` keeps retrying when every item a rater could take is held by other transactions, before
 # answering 503 queue_busy with Retry-After (a 204 means no claimable item at all).
 SIEVE_NEXT_CONTENTION_SECONDS = float(env_str("SIEVE_NEXT_CONTENTION_SECONDS", "2"))
