@@ -2,7 +2,7 @@
 from django.contrib import admin
 from django.db import connection
 from django.http import JsonResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -10,6 +10,8 @@ from collection import api as collection_api
 from labeling import api as labeling_api
 from labeling import api_consensus, api_labels
 from labeling import urls as labeling_urls
+from trainingsets import api as trainingset_api
+from trainingsets import api_erasure
 from validation import api as validation_api
 
 
@@ -25,6 +27,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="login", permanent=False)),
     path("quality/", include("validation.urls")),
     path("label/", include("labeling.urls")),
+    path("training-sets/", include("trainingsets.urls")),
     path("accounts/", include(labeling_urls.account_urlpatterns)),
     path("admin/", admin.site.urls),
     path("healthz", healthz),
@@ -59,6 +62,28 @@ urlpatterns = [
          name="api-project-adjudication"),
     path("api/v1/items/<int:pk>/adjudication", api_consensus.ItemAdjudication.as_view(),
          name="api-item-adjudication"),
+    path("api/v1/training-sets", trainingset_api.TrainingSetCollection.as_view(), name="api-trainingset-list"),
+    path("api/v1/training-sets/<int:pk>", trainingset_api.TrainingSetDetail.as_view(), name="api-trainingset"),
+    path("api/v1/training-sets/<int:pk>/versions", trainingset_api.VersionCollection.as_view(),
+         name="api-trainingset-versions"),
+    path("api/v1/training-sets/<int:pk>/versions/<int:number>", trainingset_api.VersionDetail.as_view(),
+         name="api-trainingset-version"),
+    path("api/v1/training-sets/<int:pk>/versions/<int:number>/decision", trainingset_api.VersionDecision.as_view(),
+         name="api-trainingset-version-decision"),
+    path("api/v1/training-sets/<int:pk>/versions/<int:number>/baseline", trainingset_api.VersionBaseline.as_view(),
+         name="api-trainingset-version-baseline"),
+    path("api/v1/training-sets/<int:pk>/versions/<int:number>/rebuild", trainingset_api.VersionRebuild.as_view(),
+         name="api-trainingset-version-rebuild"),
+    path("api/v1/training-sets/<int:pk>/versions/<int:number>/diff", trainingset_api.VersionDiff.as_view(),
+         name="api-trainingset-version-diff"),
+    path("api/v1/training-sets/<int:pk>/versions/<int:number>/lineage", trainingset_api.VersionLineage.as_view(),
+         name="api-trainingset-version-lineage"),
+    re_path(r"^api/v1/training-sets/(?P<pk>[0-9]+)/versions/(?P<number>[0-9]+)/files/"
+            r"(?P<split>[^/]+)\.(?P<fmt>[a-z]+)$",
+            trainingset_api.VersionFile.as_view(), name="api-trainingset-version-file"),
+    path("api/v1/erasures", api_erasure.ErasureCollection.as_view(), name="api-erasure-list"),
+    path("api/v1/erasures/<int:pk>", api_erasure.ErasureDetail.as_view(), name="api-erasure"),
+    path("api/v1/erasures/<int:pk>/retry", api_erasure.ErasureRetry.as_view(), name="api-erasure-retry"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

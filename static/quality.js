@@ -11,8 +11,8 @@
     data(box.dataset.batchCharts).forEach((c, i) => new Chart(canvases[i], {
       type: "bar",
       data: { labels: c.labels, datasets: [
-        { label: "baseline", data: c.baseline, backgroundColor: LIGHT },
-        { label: "batch", data: c.batch, backgroundColor: c.flagged ? RED : GREEN } ] },
+        { label: box.dataset.reference || "baseline", data: c.baseline, backgroundColor: LIGHT },
+        { label: box.dataset.subject || "batch", data: c.batch, backgroundColor: c.flagged ? RED : GREEN } ] },
       options: { animation: false, scales: { y: { title: { display: true, text: "share of rows" } } } },
     }));
   }

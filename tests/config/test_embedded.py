@@ -54,6 +54,23 @@ print("quality", "Krippendorff" in quality and "α" in quality, "Dawid-Skene fig
       csv.status_code, sum(",imported," in r for r in rows), run.status_code, run.json()["status"], run.json()["id"])
 """
 
+# The demo's training set as staff see it: its first version's page and its train.parquet, checked against the
+# manifest's hash. Prints one line of what it saw.
+TRAININGSET_CLIENT = """
+import hashlib
+from django.test import Client
+from trainingsets.models import TrainingSetVersion
+version = TrainingSetVersion.objects.get(training_set__name="demo-orders", number=1)
+staff = Client(HTTP_HOST="127.0.0.1")
+assert staff.login(username="admin", password="sieve-demo")
+base = f"/training-sets/{version.training_set_id}/versions/1/"
+page = staff.get(base)
+train = staff.get(f"/api/v1/training-sets/{version.training_set_id}/versions/1/files/train.parquet")
+body = b"".join(train.streaming_content) if train.streaming else train.content
+print("trainingset", version.status, page.status_code, train.status_code,
+      hashlib.sha256(body).hexdigest() == version.manifest["files"]["train.parquet"]["sha256"])
+"""
+
 
 def test_the_demo_runs_on_sqlite_and_the_filesystem_broker(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
@@ -65,6 +82,9 @@ def test_the_demo_runs_on_sqlite_and_the_filesystem_broker(tmp_path):
     assert "/quality/   (label quality" in demo.stdout and "/adjudicate/   (login rater-expert" in demo.stdout
     again = subprocess.run(manage + ["demo"], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     assert "already there" in again.stdout
+    sets = subprocess.run(manage + ["shell", "-c", TRAININGSET_CLIENT], cwd=ROOT, env=env, capture_output=True,
+                          text=True)
+    assert sets.stdout.strip().splitlines()[-1:] == ["trainingset published 200 200 True"], sets.stderr[-3000:]
     worker = Process([str(Path(sys.executable).parent / "celery"), "-A", "config", "worker", "-c", "1", "-l", "info"],
                      env=env, log=tmp_path / "worker.log", ready=" ready.")
     try:

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand
 from collection import services
 from collection.models import Source
 from labeling.demo import demo_labeling
+from trainingsets.demo import demo_trainingset
 from validation.models import Baseline
 from validation.services import baseline_create_from_file
 
@@ -77,6 +78,8 @@ class Command(BaseCommand):
             for seed, drift in ((1, False), (2, True))
         ]
         labeling = demo_labeling(source=source, clean_batch=batches[0][0], password=password)
+        version = demo_trainingset(source=source, projects=[labeling["quality"]],
+                                   owner=User.objects.get(username=DEMO_USER))
         url = f"http://127.0.0.1:{port}"
         self.stdout.write(self.style.SUCCESS("\nSieve demo is ready."))
         self.stdout.write(f"  Data quality: {url}/quality/   (login {DEMO_USER} / {password})")
@@ -99,4 +102,8 @@ class Command(BaseCommand):
                           f"alpha, {fitted}, raters, bias, cost)")
         self.stdout.write(f"  Adjudicate:   {url}/label/projects/{orders.pk}/adjudicate/   (login rater-expert / "
                           f"{password}; {labeling['adjudication']} item(s) waiting)")
+        if version is not None:
+            self.stdout.write(f"  Training set: {url}/training-sets/{version.training_set_id}/versions/"
+                              f"{version.number}/ ({version.training_set.name} v{version.number}, "
+                              f"{version.status}, {version.rows_total} rows)")
         self.stdout.write(f"  Try:          curl -H 'Authorization: Bearer {raw}' {url}/api/v1/batches\n")
