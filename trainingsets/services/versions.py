@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections, transaction
@@ -167,11 +168,6 @@ def _projects(training_set: TrainingSet) -> list[dict]:
     return out
 
 
-def _previous_published(version: TrainingSetVersion) -> TrainingSetVersion | None:
-    return (TrainingSetVersion.objects.published().filter(training_set_id=version.training_set_id,
-                                                          number__lt=version.number).order_by("-number").first())
-
-
 def _manifest_from_build(version: TrainingSetVersion, built: Built) -> dict:
     training_set = version.training_set
     return {
@@ -207,15 +203,6 @@ def _gate(version: TrainingSetVersion, split_paths: dict[str, Path]):
     return gate_run(version=version, files=split_paths)
 
 
-def _diff_previous(version: TrainingSetVersion) -> dict | None:
-    previous = _previous_published(version)
-    if previous is None:
-        return None
-    from ..selectors import version_diff
-
-    return version_diff(previous, version, examples=10)
-
-
 def version_build(*, version_id: int, progress: Callable[[int, int], None] | None = None) -> TrainingSetVersion:
     """Build a queued version: files, gate, manifest; end it published, in review, or failed with the error.
 
@@ -249,6 +236,8 @@ def version_build(*, version_id: int, progress: Callable[[int, int], None] | Non
         manifest.update(_identity(version), files=files, content_sha256=digest, gate=manifest_report(gate.report))
         partial.rename(folder)
         version = _finish(version, manifest=manifest, digest=digest, gate=gate, relative=relative, started=now)
+        # Arrow keeps freed buffers in its pool; a worker's next task should not start from this one's peak.
+        pa.default_memory_pool().release_unused()
     except TRANSIENT:
         shutil.rmtree(partial, ignore_errors=True)
         TrainingSetVersion.objects.filter(pk=version_id, status=Status.BUILDING).update(
@@ -262,23 +251,8 @@ def version_build(*, version_id: int, progress: Callable[[int, int], None] | Non
     finally:
         reporter.close()
     if version.is_built:
-        _add_diff(version, manifest, folder)
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
     return version
-
-
-def _add_diff(version: TrainingSetVersion, manifest: dict, folder: Path) -> None:
-    """The diff with the previous version, added to a built version's manifest.
-
-    It reads both versions' files, so it comes once this one is built; it adds what can be derived again
-    from the files, nothing that changes them, so a failure here is logged and leaves the version as it is.
-    """
-    try:
-        manifest["diff_previous"] = _diff_previous(version)
-        TrainingSetVersion.objects.filter(pk=version.pk).update(manifest=manifest)
-        version.manifest = manifest
-    except Exception:
-        log.exception("version %s: no diff with the previous version", version.pk)
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
 
 
 def _identity(version: TrainingSetVersion) -> dict:
