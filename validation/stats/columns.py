@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -21,6 +23,15 @@ def numeric_values(series: pd.Series) -> np.ndarray:
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+def _list_text(value):
+    """A list value as its JSON text (so each distinct list is one category); other values as they are."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return json.dumps(list(value), ensure_ascii=False, default=str)
+    return value
+
+
 def category_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Codes (some signed int type) into the distinct present values as strings; -1 marks None,
     NaN and ""."""
@@ -29,7 +40,10 @@ def category_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
         codes = series.cat.codes.to_numpy()
         uniques = series.cat.categories
     else:
-        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        try:
+            codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        except TypeError:  # lists (multi-label labels, list features) cannot be hashed: each list is its JSON text
+            codes, uniques = pd.factorize(series.map(_list_text), use_na_sentinel=True)
     names = [u if isinstance(u, str) else str(u) for u in uniques]
     empty = [i for i, u in enumerate(names) if u == ""]
     if empty:

@@ -57,7 +57,8 @@ def compare(
             if any(a.kind == DRIFT for a in check.anomalies):
                 drifted.append(name)
     for name in batch.features:
-        if name not in schema.features:
+        # The label column is named by the spec even when the reference had none: not an unexpected feature.
+        if name not in schema.features and name != baseline.spec.label:
             anomalies.append(Anomaly(UNEXPECTED_FEATURE, name, "presence", None, None, WARNING,
                                      f"{name} is not in the schema"))
     labels_known = baseline.has_labels and batch.has_labels and label is not None

@@ -129,5 +129,6 @@ def spec_from_frame(
             features[name] = FeatureSpec(NUMERIC, edges=quantile_edges(numeric_values(col), n_bins))
         else:
             features[name] = FeatureSpec(CATEGORICAL, vocab=top_categories(col, top_k))
-    classes = features[label].vocab if label is not None else ()
+    # A reference without its label column has no classes: label and concept drift cannot be checked.
+    classes = features[label].vocab if label in features else ()
     return ProfileSpec(features, label, classes, **sketch_options)

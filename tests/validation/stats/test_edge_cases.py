@@ -1,0 +1,45 @@
+"""Inputs that crashed the engine (issue 12, findings 1, 5 and 6): each now gets a verdict."""
+import numpy as np
+import pandas as pd
+
+from validation.stats import compare, profile_frame
+
+LABEL = "__label"
+
+
+def _reference(n: int = 500, seed: int = 0) -> pd.DataFrame:
+    return pd.DataFrame({"a": np.random.default_rng(seed).normal(size=n)})
+
+
+def test_a_reference_without_its_label_column_is_profiled_and_a_labeled_batch_compares_cleanly():
+    base = profile_frame(_reference(), label=LABEL)
+    assert base.spec.label == LABEL and base.spec.label_classes == ()
+    batch = _reference(seed=1).assign(**{LABEL: ["x"] * 500})
+    report = compare(profile_frame(batch, spec=base.spec), base)
+    assert report.verdict == "pass", report.reasons
+
+
+def test_list_labels_are_profiled_as_label_sets_and_their_drift_is_seen():
+    def frame(share_xy: float, seed: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        labels = [np.array(["x", "y"]) if rng.random() < share_xy else ["z"] for _ in range(2000)]
+        return pd.DataFrame({"a": rng.normal(size=2000), LABEL: labels})
+
+    base = profile_frame(frame(0.5, 0), label=LABEL)
+    assert set(base.spec.label_classes) == {'["x", "y"]', '["z"]'}
+    assert compare(profile_frame(frame(0.5, 1), spec=base.spec), base).verdict == "pass"
+    moved = compare(profile_frame(frame(0.9, 2), spec=base.spec), base)
+    assert any(a.kind == "label_drift" for a in moved.anomalies)
+
+
+def test_a_list_feature_is_profiled_as_categories():
+    frame = pd.DataFrame({"tags": [["a", "b"], ["c"], None, np.array(["a", "b"])] * 50})
+    base = profile_frame(frame)
+    assert compare(profile_frame(frame, spec=base.spec), base).verdict == "pass"
+
+
+def test_a_batch_of_one_row_gets_a_verdict_instead_of_an_error():
+    base = profile_frame(_reference(1000))
+    report = compare(profile_frame(pd.DataFrame({"a": [0.1]}), spec=base.spec), base)
+    assert report.verdict in ("pass", "warn", "fail")
+    assert report.metrics["a"]["ks"].value != report.metrics["a"]["ks"].value  # NaN: no decision on one row
