@@ -45,6 +45,17 @@ def test_csv_and_parquet_references_are_read_too(source, tmp_path):
     assert baseline.row_count == 400 and "__label" in baseline.schema["features"]
 
 
+def test_a_parquet_reference_without_its_label_column_becomes_a_baseline(source, tmp_path):
+    parquet = tmp_path / "features-only.parquet"
+    pd.DataFrame({"amount": np.arange(400.0), "country": ["DE", "FR"] * 200}).to_parquet(parquet)
+    baseline = services.baseline_create_from_file(source=source, path=parquet)
+    assert baseline.row_count == 400 and "__label" not in baseline.schema["features"]
+    labeled = pd.DataFrame({"amount": np.arange(400.0), "country": ["DE", "FR"] * 200, "__label": ["ok"] * 400})
+    reference = Profile.from_json(baseline.profile)
+    report = compare(profile_chunks([labeled], spec=reference.spec), reference)
+    assert report.verdict == "pass", report.reasons
+
+
 def test_a_bad_reference_is_refused_with_its_line(source, tmp_path):
     from collection.parsing import PayloadError
 
