@@ -58,20 +58,36 @@ def chi2_pvalue(p_counts: np.ndarray, q_counts: np.ndarray) -> tuple[float, floa
 
 
 def ks_statistic(a: QuantileSketch, b: QuantileSketch) -> float:
-    """Kolmogorov-Smirnov statistic sup|F_a - F_b|, searched on both sketches' quantiles; NaN (no
-    decision) when a side's sketch kept no value (a handful of rows under the sketch's stride)."""
+    """Kolmogorov-Smirnov statistic sup|F_a - F_b|: exact when both sides kept every value, else searched
+    on both sketches' quantiles; NaN (no decision) when a side has no value."""
     if a.empty or b.empty:
         return float("nan")
+    if a.is_exact and b.is_exact:
+        # Every value kept on both sides: the exact statistic, over every value (as scipy's ks_2samp).
+        points = np.concatenate([a.exact, b.exact])
+        return float(np.abs(a.cdf(points) - b.cdf(points)).max())
     points = np.unique(np.concatenate([a.grid_quantiles(RANK_GRID), b.grid_quantiles(RANK_GRID)]))
     return float(np.abs(a.cdf(points) - b.cdf(points)).max())
 
 
 def wasserstein(a: QuantileSketch, b: QuantileSketch) -> float:
-    """Wasserstein-1 distance: the integral over ranks u of |Q_a(u) - Q_b(u)| (midpoint rule); NaN when a
-    side's sketch is empty."""
+    """Wasserstein-1 distance: exact when both sides kept every value, else the integral over ranks u of
+    |Q_a(u) - Q_b(u)| (midpoint rule); NaN when a side has no value."""
     if a.empty or b.empty:
         return float("nan")
+    if a.is_exact and b.is_exact:
+        return _exact_wasserstein(a.exact, b.exact)
     return float(np.abs(a.grid_quantiles(RANK_GRID) - b.grid_quantiles(RANK_GRID)).mean())
+
+
+def _exact_wasserstein(u: np.ndarray, v: np.ndarray) -> float:
+    """W1 of two samples: the integral of |F_u - F_v| between consecutive values (scipy's definition)."""
+    values = np.concatenate([u, v])
+    values.sort()
+    deltas = np.diff(values)
+    cdf_u = np.searchsorted(u, values[:-1], side="right") / u.size
+    cdf_v = np.searchsorted(v, values[:-1], side="right") / v.size
+    return float(np.sum(np.abs(cdf_u - cdf_v) * deltas))
 
 
 def normed_wasserstein(w: float, ref_std: float, batch_std: float) -> float:

@@ -48,8 +48,8 @@ def fingerprint(profile: Profile, sketches: bool = True) -> dict:
         if "quantiles" in d:
             d.pop("quantiles")
             sketch = fp.quantiles
-            d["kll_n"] = sketch.sketch.n
             if sketches:
+                d["kept"] = (sketch.exact.size, 0 if sketch.sketch is None else sketch.sketch.n)
                 d["kll_q"] = None if sketch.empty else list(sketch.quantiles(np.linspace(0, 1, 11)))
             d["mean"] = round(d["mean"], 9)
             d["m2"] = round(d["m2"], 7)

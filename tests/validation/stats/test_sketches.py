@@ -1,8 +1,8 @@
-"""DataSketches wrappers: stride-fed KLL quantiles and the capped-exact/HLL distinct count."""
+"""Sketches: exact quantiles below EXACT_CAP, stride-fed KLL past it, and the capped-exact/HLL distinct count."""
 
 import numpy as np
 
-from validation.stats.sketches import DistinctCount, QuantileSketch
+from validation.stats.sketches import EXACT_CAP, DistinctCount, QuantileSketch
 
 
 def _sketch(values, stride=8, k=400, chunks=1):
@@ -30,11 +30,44 @@ def test_stride_one_on_a_small_sample_is_exact():
 
 
 def test_quantile_sketch_merge_does_not_change_its_operands():
-    a, b = _sketch(np.arange(1000.0)), _sketch(np.arange(1000.0, 2000.0))
+    a, b = _sketch(np.arange(5000.0)), _sketch(np.arange(5000.0, 10000.0))
     before = a.sketch.serialize()
     merged = a.merge(b)
     assert a.sketch.serialize() == before
     assert merged.sketch.n == a.sketch.n + b.sketch.n
+    small = _sketch(np.arange(10.0))
+    kept = small.exact.copy()
+    small.merge(_sketch(np.arange(10.0, 20.0)))
+    assert np.array_equal(small.exact, kept)
+
+
+def test_below_the_cap_every_value_is_kept_and_quantiles_are_exact():
+    values = np.random.default_rng(1).normal(size=EXACT_CAP)
+    sketch = _sketch(values, chunks=9)
+    assert sketch.is_exact and sketch.rank_error() == 0.0
+    ranks = np.linspace(0.001, 1, 50)
+    assert np.array_equal(sketch.quantiles(ranks), np.quantile(values, ranks, method="inverted_cdf"))
+    points = np.sort(values)
+    assert np.allclose(sketch.cdf(points), np.arange(1, values.size + 1) / values.size)
+
+
+def test_small_chunks_past_the_cap_keep_their_tops():
+    """Runs of 100 lost their top 4 values each to the stride (100 % 8 = 4); kept exactly and handed to the
+    KLL in runs of more than EXACT_CAP values, their merge tracks the whole."""
+    values = np.random.default_rng(3).lognormal(size=100_000)
+    merged = _sketch(values[:100])
+    for start in range(100, values.size, 100):
+        merged = merged.merge(_sketch(values[start:start + 100]))
+    points = np.quantile(values, np.linspace(0.01, 0.99, 99))
+    true = np.searchsorted(np.sort(values), points, side="right") / values.size
+    assert np.abs(merged.cdf(points) - true).max() <= merged.rank_error() + 100 * 4 / values.size
+
+
+def test_a_small_sketch_serialises_to_the_same_bytes_every_time():
+    values = np.random.default_rng(2).normal(size=500)
+    first, second = _sketch(values, chunks=3), _sketch(values, chunks=3)
+    assert first.to_dict() == second.to_dict()
+    assert np.array_equal(QuantileSketch.from_dict(first.to_dict()).exact, np.sort(values))
 
 
 def test_distinct_count_is_exact_below_the_cap():
