@@ -70,6 +70,14 @@ def ks_statistic(a: QuantileSketch, b: QuantileSketch) -> float:
     return float(np.abs(a.cdf(points) - b.cdf(points)).max())
 
 
+def ks_exact(u: np.ndarray, v: np.ndarray) -> tuple[float, float]:
+    """The two-sample KS statistic and p-value of every value of both sides, as scipy's `ks_2samp`."""
+    from scipy.stats import ks_2samp  # only for sides small enough to be kept whole
+
+    result = ks_2samp(u, v)
+    return float(result.statistic), float(result.pvalue)
+
+
 def wasserstein(a: QuantileSketch, b: QuantileSketch) -> float:
     """Wasserstein-1 distance: exact when both sides kept every value, else the integral over ranks u of
     |Q_a(u) - Q_b(u)| (midpoint rule); NaN when a side has no value."""

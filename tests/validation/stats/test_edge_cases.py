@@ -60,3 +60,19 @@ def test_a_thousand_small_chunks_of_an_unchanged_column_merge_into_no_drift():
     parts = [profile_frame(cur.iloc[i:i + 100], spec=base.spec) for i in range(0, 100_000, 100)]
     report = compare(functools.reduce(lambda a, b: a.merge(b), parts), base)
     assert report.drifted_features == [] and report.metrics["x"]["ks"].value < 0.01
+
+
+def test_a_ks_p_value_is_reported_only_where_the_statistic_is_exact():
+    """Issue 12, finding 4: an undrifted 1M-row column reported p = 5e-6 from a sketched statistic."""
+    from scipy import stats
+
+    rng = np.random.default_rng(11)
+    big_ref, big_cur = rng.normal(size=1_000_000), rng.normal(size=1_000_000)
+    base = profile_frame(pd.DataFrame({"a": big_ref}))
+    report = compare(profile_frame(pd.DataFrame({"a": big_cur}), spec=base.spec), base)
+    assert report.metrics["a"]["ks"].p_value is None
+    small_ref, small_cur = rng.normal(size=800), rng.normal(size=600)
+    base = profile_frame(pd.DataFrame({"a": small_ref}))
+    ks = compare(profile_frame(pd.DataFrame({"a": small_cur}), spec=base.spec), base).metrics["a"]["ks"]
+    expected = stats.ks_2samp(small_ref, small_cur)
+    assert abs(ks.value - expected.statistic) < 1e-12 and abs(ks.p_value - expected.pvalue) < 1e-12
