@@ -337,6 +337,9 @@ def test_the_records_values_leave_validation_profiles_explanations_baselines_and
     rows = [{"external_id": f"x{i}", "features": {"city": ["Berlin", "Paris"][i % 2], "n": i, "device": "ios"}}
             for i in range(20)]
     rows.append({"external_id": PERSON, "features": {"city": village, "n": 3, "device": "ios"}})
+    # Eight unseen cities in 28 rows: a few alone are within what a 200-row reference leaves unseen by chance.
+    rows += [{"external_id": f"x-{city}", "features": {"city": city, "n": 4, "device": "ios"}}
+             for city in ("Zurich", "Oslo", "Lima", "Kyiv", "Quito", "Riga", "Sofia")]
     batch, _ = collection.batch_receive(source=source, body=io.BytesIO(encode(rows, "ndjson")), fmt="ndjson",
                                         gzipped=False)
     collection.batch_ingest(batch_id=batch.pk)
@@ -355,12 +358,14 @@ def test_the_records_values_leave_validation_profiles_explanations_baselines_and
 
     for model in validation:
         assert "Village" not in serializers.serialize("json", model.objects.all()), model
-    assert "(e.g. '[erased]')" in Anomaly.objects.get(kind="out_of_domain").explanation
+    assert "(e.g. '[erased]', 'Kyiv', 'Lima')" in Anomaly.objects.get(kind="out_of_domain").explanation
     run.refresh_from_db()
     assert Profile.from_json(run.profile).n_rows == rows_before  # the counts stay: only the example went
     assert erasure.counts["validation_rows_scrubbed"] == 4  # the run, its anomaly, the day, the batch's baseline
     made = Profile.from_json(Baseline.objects.get(origin="batches").profile)
-    assert made.spec.features["city"].vocab == ("Berlin", "Paris", "[erased #2]")  # the bin stays, its name goes
+    # The bin stays, its name goes.
+    assert made.spec.features["city"].vocab == ("Berlin", "Paris", "[erased #2]", "Kyiv", "Lima", "Oslo", "Quito",
+                                                "Riga", "Sofia", "Zurich")
     assert made.spec.features["device"].vocab == ("ios",)  # a value 21 records share names no one: it stays
     assert "Berlin" in held()
 

@@ -68,10 +68,11 @@ class FeatureCheck:
             self.missing_rate(base, batch_missing, batch_count)
         if batch is None:
             return
+        reference_rows = base.present if base is not None else 0
         if isinstance(batch, NumericProfile):
-            self.out_of_range(fs, spec, batch)
+            self.out_of_range(fs, spec, batch, reference_rows)
         else:
-            self.out_of_domain(fs, spec, batch)
+            self.out_of_domain(fs, spec, batch, base)
         if distribution and base is not None and base.present and batch.present:
             self.distribution(base, batch, spec)
 
@@ -88,8 +89,14 @@ class FeatureCheck:
             self.flag(MISSING_RATE, "missing_rate", mv, ERROR,
                       f"{self.name} missing {ra:.1%} in the baseline, {rb:.1%} in the batch")
 
-    def out_of_range(self, fs: FeatureSchema, spec: FeatureSpec | None, batch: NumericProfile):
-        """Share of batch numbers outside [min, max]; inf counts as out of range."""
+    def out_of_range(self, fs: FeatureSchema, spec: FeatureSpec | None, batch: NumericProfile,
+                     reference_rows: int = 0):
+        """Share of batch numbers outside [min, max]; inf counts as out of range.
+
+        Noise floor: a range seen in n reference values leaves out a share of the same law that is at most
+        m.range_miss(n, alpha) (its (1 - alpha) point), plus the batch's binomial noise around it; a 200-row
+        reference leaves out ~5%, a million-row one ~0.001%, so the practical 1% decides there.
+        """
         total = batch.present + batch.nonfinite
         if not total or (fs.min is None and fs.max is None):
             return
@@ -105,21 +112,33 @@ class FeatureCheck:
                 cdf = batch.quantiles.cdf(np.array([np.nextafter(lo, -math.inf), hi]))
                 below, above = cdf[0] * batch.present, (1 - cdf[1]) * batch.present
         share = (below + above + batch.nonfinite) / total
-        mv = self.metric("out_of_range", share)
+        noise = m.unseen_share_noise(m.range_miss(reference_rows, self.th.alpha), total, self.th.alpha) \
+            if reference_rows else 0.0
+        mv = self.metric("out_of_range", share, noise)
         if share > 0 and mv.exceeded:
             self.flag(OUT_OF_RANGE, "out_of_range", mv, ERROR,
                       f"{share:.1%} of {self.name} outside [{lo:.6g}, {hi:.6g}] "
                       f"(batch {batch.min:.6g}..{batch.max:.6g})")
 
-    def out_of_domain(self, fs: FeatureSchema, spec, batch: CategoricalProfile) -> None:
-        """Share of present batch values outside the schema's domain."""
+    def out_of_domain(self, fs: FeatureSchema, spec, batch: CategoricalProfile, base=None) -> None:
+        """Share of present batch values outside the schema's domain.
+
+        Noise floor: the share of the same law a reference has not seen (Good-Turing: values seen once over
+        the reference's rows, plus its noise), plus the batch's binomial noise around it.
+        """
         if fs.domain is None or not batch.present:
             return
         vocab = spec.vocab if spec else ()
         allowed = set(fs.domain)
         inside = sum(int(c) for v, c in zip(vocab, batch.hist) if v in allowed)
         share = 1 - inside / batch.present
-        mv = self.metric("out_of_domain", share)
+        noise = 0.0
+        if base is not None and base.present and spec and len(spec.vocab) and base.hist[-1] == 0:
+            # Every reference value is in the vocabulary, so its counts say how many were seen once.
+            singletons = int(np.count_nonzero(base.hist[:-1] == 1))
+            unseen = m.unseen_mass(singletons, base.present, self.th.alpha)
+            noise = m.unseen_share_noise(unseen, batch.present, self.th.alpha)
+        mv = self.metric("out_of_domain", share, noise)
         if share > 0 and mv.exceeded:
             examples = ", ".join(repr(v) for v in list(batch.other_examples)[:3])
             self.flag(OUT_OF_DOMAIN, "out_of_domain", mv, ERROR,

@@ -126,6 +126,50 @@ def ks_pvalue(statistic: float, n: int, m: int) -> float:
     return float(special.kolmogorov(math.sqrt(n * m / (n + m)) * statistic))
 
 
+def range_miss(n: int, alpha: float) -> float:
+    """The (1 - alpha) point of the share of a law outside the range of n values drawn from it.
+
+    Each tail beyond the sample's extreme has probability Beta(1, n); both tails together are below
+    1 - (alpha / 2)**(1 / n) each with probability 1 - alpha (union bound), about 2 ln(2 / alpha) / n.
+    """
+    if n <= 0:
+        return 1.0
+    return min(1.0, 2 * (1 - (alpha / 2) ** (1 / n)))
+
+
+def unseen_mass(singletons: int, n: int, alpha: float) -> float:
+    """An upper point of the share of a law in categories a sample of n has not seen: Good-Turing's
+    singletons / n, raised by its noise (the singletons' count as Poisson), and at least the chance that a
+    category of share p went unseen in n draws at that level, ln(1 / alpha) / n."""
+    if n <= 0:
+        return 1.0
+    z = normal_quantile(alpha)
+    return min(1.0, max((singletons + z * math.sqrt(singletons) + z * z) / n, math.log(1 / alpha) / n))
+
+
+def unseen_share_noise(p: float, m: int, alpha: float) -> float:
+    """The share of a batch of m values above which more of it falls in a part of the law of share p than
+    chance allows at level alpha: (k + 1) / m, k the binomial (1 - alpha) point."""
+    if m <= 0:
+        return 1.0
+    return min(1.0, (_binomial_point(m, p, 1 - alpha) + 1) / m)
+
+
+def _binomial_point(m: int, p: float, q: float) -> int:
+    """The smallest k with P(Binomial(m, p) <= k) >= q, searched from the normal approximation with
+    scipy.special's binomial CDF (scipy.stats would cost its import, ~0.8 s, in every fresh worker)."""
+    if p <= 0:
+        return 0
+    if p >= 1:
+        return m
+    k = min(m, max(0, int(m * p + normal_quantile(1 - q) * math.sqrt(m * p * (1 - p)))))
+    while k < m and special.bdtr(k, m, p) < q:
+        k += 1
+    while k > 0 and special.bdtr(k - 1, m, p) >= q:
+        k -= 1
+    return k
+
+
 def sample_factor(n: int, m: int) -> float:
     """sqrt(1/n + 1/m): how the noise of a two-sample statistic shrinks with the samples."""
     return math.sqrt(1 / n + 1 / m) if n and m else math.inf

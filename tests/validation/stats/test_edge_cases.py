@@ -76,3 +76,30 @@ def test_a_ks_p_value_is_reported_only_where_the_statistic_is_exact():
     ks = compare(profile_frame(pd.DataFrame({"a": small_cur}), spec=base.spec), base).metrics["a"]["ks"]
     expected = stats.ks_2samp(small_ref, small_cur)
     assert abs(ks.value - expected.statistic) < 1e-12 and abs(ks.p_value - expected.pvalue) < 1e-12
+
+
+def _range_or_domain_alarms(n: int, seeds: int, drawn) -> float:
+    alarms = 0
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        base = profile_frame(pd.DataFrame({"x": drawn(rng, n)}))
+        report = compare(profile_frame(pd.DataFrame({"x": drawn(rng, n)}), spec=base.spec), base)
+        alarms += any(a.kind in ("out_of_range", "out_of_domain") for a in report.anomalies)
+    return alarms / seeds
+
+
+def test_range_and_domain_checks_of_small_samples_of_one_law_rarely_alarm():
+    """Issue 12, finding 3: with two 200-row samples of one normal law, out_of_range failed about half."""
+    levels = [f"c{i}" for i in range(25)]
+    shares = np.arange(25, 0, -1) / np.arange(25, 0, -1).sum()
+    assert _range_or_domain_alarms(200, 200, lambda rng, n: rng.normal(size=n)) <= 0.01
+    assert _range_or_domain_alarms(200, 200, lambda rng, n: rng.choice(levels, n, p=shares)) <= 0.01
+
+
+def test_a_real_move_out_of_range_or_domain_is_still_found():
+    rng = np.random.default_rng(7)
+    base = profile_frame(pd.DataFrame({"x": rng.normal(size=5000), "c": rng.choice(["a", "b"], 5000)}))
+    moved = pd.DataFrame({"x": np.concatenate([rng.normal(size=900), rng.normal(8, 1, 100)]),
+                          "c": np.concatenate([rng.choice(["a", "b"], 950), ["z"] * 50])})
+    kinds = {(a.kind, a.feature) for a in compare(profile_frame(moved, spec=base.spec), base).anomalies}
+    assert {("out_of_range", "x"), ("out_of_domain", "c")} <= kinds

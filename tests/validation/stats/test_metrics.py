@@ -95,3 +95,15 @@ def test_a_constant_baseline_norms_wasserstein_by_the_batch_std():
     assert m.normed_wasserstein(0.5, 0.0, 2.0) == 0.25
     assert m.normed_wasserstein(0.0, 0.0, 0.0) == 0.0
     assert m.normed_wasserstein(1.0, 0.0, 0.0) == float("inf")
+
+
+def test_the_binomial_point_of_the_range_and_domain_floors_is_scipys():
+    import itertools
+
+    from scipy.stats import binom
+
+    from validation.stats.metrics import _binomial_point
+
+    for m, p, q in itertools.product([1, 5, 25, 200, 10_000, 1_000_000], [1e-6, 0.001, 0.027, 0.3, 0.9],
+                                     [0.99, 0.999]):
+        assert _binomial_point(m, p, q) == int(binom.ppf(q, m, p)), (m, p, q)
