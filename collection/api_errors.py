@@ -3,6 +3,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .errors import Refusal
+
 
 class PayloadRejected(exceptions.APIException):
     """The request body is unusable; carries where the problem is (line, field, value)."""
@@ -30,6 +32,11 @@ def exception_handler(exc, context):
     elif isinstance(exc, exceptions.ValidationError):
         response.data = {"error": "invalid", "detail": "The request is not valid.", "fields": response.data}
     return response
+
+
+def refused(exc: Refusal) -> PayloadRejected:
+    """A service's refusal as the API's error shape: {"error", "detail", "field", "value"}."""
+    return PayloadRejected(str(exc), status_code=exc.status, code=exc.code, field=exc.field, value=exc.value)
 
 
 def error_response(code: str, detail: str, http_status: int, **where) -> Response:

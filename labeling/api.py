@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from collection.api_errors import PayloadRejected, error_response
+from collection.api_errors import refused as service_refused
 
 from . import selectors, services
 from .auth import RaterTokenAuthentication
@@ -44,7 +45,7 @@ def refused(exc: services.LabelingError | services.InvalidLabel) -> PayloadRejec
     """A service's refusal as the API's error shape: {"error", "detail", "field", "value"}."""
     if isinstance(exc, services.InvalidLabel):
         return PayloadRejected(str(exc), code="invalid_label", field=exc.field, value=exc.value)
-    return PayloadRejected(str(exc), status_code=exc.status, code=exc.code, field=exc.field, value=exc.value)
+    return service_refused(exc)
 
 
 class PersonView(APIView):

@@ -14,7 +14,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from collection.api_errors import PayloadRejected
+from collection.api_errors import PayloadRejected, refused
 from labeling.api import PEOPLE
 
 from . import files, selectors
@@ -44,11 +44,6 @@ FORBIDDEN = {403: OpenApiResponse(ErrorSerializer, description="`not_allowed`: y
 NOT_READY = {409: OpenApiResponse(ErrorSerializer, description="`version_not_ready`: the version has no files yet "
                                                                "(queued, building, failed).")}
 FORMAT_ENUM = sorted(files.CONTENT_TYPES)
-
-
-def refused(exc: TrainingSetError) -> PayloadRejected:
-    """A service's refusal as the API's error shape: {"error", "detail", "field", "value"}."""
-    return PayloadRejected(str(exc), status_code=exc.status, code=exc.code, field=exc.field, value=exc.value)
 
 
 class SetView(APIView):

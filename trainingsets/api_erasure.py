@@ -10,10 +10,10 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from collection.api_errors import refused
 from collection.selectors import source_get
 from labeling.api import PEOPLE
 
-from .api import refused
 from .models import Erasure
 from .selectors import erasure_get
 from .serializers import ErrorSerializer

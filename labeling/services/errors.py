@@ -1,16 +1,12 @@
 """What the labeling services refuse, each with a code and what it is about, so the API can say so."""
+from collection.errors import Refusal
 
 
-class LabelingError(Exception):
+class LabelingError(Refusal):
     """A request the queue cannot honour; `code` names the problem, `field`/`value` locate it."""
 
     code = "labeling_error"
     status = 409
-
-    def __init__(self, message: str, *, field: str | None = None, value=None):
-        super().__init__(message)
-        self.field = field
-        self.value = value
 
 
 class NotAllowed(LabelingError):

@@ -1,16 +1,9 @@
 """Every refusal of the training-set services, with the API's error code and HTTP status."""
+from collection.errors import Refusal
 
 
-class TrainingSetError(Exception):
-    """A request the services refuse; `code` and `status` become the API's error, `field`/`value` locate it."""
-
-    code = "invalid"
-    status = 400
-
-    def __init__(self, message: str, *, field: str | None = None, value=None):
-        super().__init__(message)
-        self.field = field
-        self.value = value
+class TrainingSetError(Refusal):
+    """A request the training-set services refuse."""
 
 
 class SplitRuleInvalid(TrainingSetError):
