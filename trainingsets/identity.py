@@ -1,18 +1,16 @@
-"""Keyed hashes that name a record or an actor without keeping either: what a tombstone holds."""
-import hmac
+"""Keyed hashes that name a record or an actor without keeping either: what a tombstone holds.
 
-from django.conf import settings
-
-
-def _keyed(text: str) -> str:
-    return hmac.digest(settings.SIEVE_PSEUDONYM_SECRET.encode(), text.encode(), "sha256").hex()
+The same keyed hash as the actors' pseudonyms (`collection.services.actor_pseudonym`, one secret), over
+texts of their own: a source id and an external id, or "actor" and a pseudonym.
+"""
+from collection.services import actor_pseudonym
 
 
 def record_identity(source_id: int, external_id: str) -> str:
     """The identity of a record of a source (all its revisions), as a keyed hash."""
-    return _keyed(f"{source_id}\x00{external_id}")
+    return actor_pseudonym(f"{source_id}\x00{external_id}")
 
 
 def actor_identity(pseudonym: str) -> str:
     """The identity of a feedback actor, from the pseudonym Sieve already keeps for it."""
-    return _keyed(f"actor\x00{pseudonym}")
+    return actor_pseudonym(f"actor\x00{pseudonym}")
