@@ -136,6 +136,7 @@ def test_a_time_split_follows_observed_time_and_leaves_out_records_without_one(s
     version = build(training_set)
     got = rows_of(version)
     assert len(got) == 47 and version.manifest["excluded"]["no_observed_at"] == 1
+    assert version.manifest["raters_per_item"] == {"3": 47}  # the record left out is not counted
     for row in got:
         before = row["observed_at"] < datetime(2026, 1, 2, tzinfo=dt_timezone.utc)
         assert row["split"] == ("train" if before else "test")

@@ -21,7 +21,7 @@ from .derived import WRITERS
 from .labels import NONE, LabelPolicy, as_arrow, label_text
 from .rows import eligible, record_chunks
 from .splits import SplitRule
-from .writer import LINEAGE_FILE, VersionWriter, content_sha256, file_entries
+from .writer import LINEAGE_FILE, SplitCounts, VersionWriter, content_sha256, file_entries
 
 Progress = Callable[[int, int], None]
 
@@ -146,7 +146,8 @@ def _add_rows(writer, built, table, labels, texts, split, keep, schema, sources,
     writer.count(split, kept_texts, origins)
     built.batch_ids.update(table.column("__b").unique().to_pylist())
     built.consensus_runs.update(r for r in set(runs) if r is not None)
-    built.raters.update(labels.raters)
+    # Only the rows kept: a record left out (no observed time, erased, ...) says nothing of the version.
+    built.raters.update(labels.raters[i] for i in pick if labels.raters[i] is not None)
 
 
 def rebuild_files(*, old_folder: Path, split_names: list[str], folder: Path, erased: set[str],
@@ -190,16 +191,10 @@ def rebuild_files(*, old_folder: Path, split_names: list[str], folder: Path, era
         part = part.filter(pa.array(keep))
         part = part.set_column(part.schema.get_field_index("row"), "row", pa.array(np.arange(part.num_rows)))
         kept_lineage.append(part)
-        split_counts = {"rows": part.num_rows, "unlabeled": 0, "labels": Counter(), "origins": Counter()}
+        split_counts = SplitCounts(rows=part.num_rows)
         for text, origin in zip(part.column("label").to_pylist(), part.column("label_origin").to_pylist()):
-            split_counts["origins"][origin] += 1
-            if text is None:
-                split_counts["unlabeled"] += 1
-            else:
-                split_counts["labels"][text] += 1
-        split_counts["labels"] = dict(sorted(split_counts["labels"].items()))
-        split_counts["origins"] = dict(sorted(split_counts["origins"].items()))
-        counts[name] = split_counts
+            split_counts.add(text, origin)
+        counts[name] = split_counts.to_dict()
     pq.write_table(pa.concat_tables(kept_lineage), folder / LINEAGE_FILE)
     return counts, sum(c["rows"] for c in counts.values()), int(gone.sum())
 

@@ -8,8 +8,7 @@ gold and adjudicated labels are certain (1.0); feedback and batch labels have no
 """
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import orjson
@@ -60,7 +59,7 @@ class ChunkLabels:
     project_id: list
     run_id: list
     drop_gold: np.ndarray
-    raters: Counter = field(default_factory=Counter)
+    raters: list  # the chosen item's human raters, None without an item
 
 
 @dataclass
@@ -123,7 +122,7 @@ class LabelPolicy:
                         best[rid] = (key, FEEDBACK, _json(value), None, iid, pid, None, None)
         texts = table.column("__l").to_pylist() if self.batch_labels else [None] * n
         out = ChunkLabels([None] * n, [None] * n, [NONE] * n, [None] * n, [None] * n, [None] * n,
-                          np.zeros(n, dtype=bool))
+                          np.zeros(n, dtype=bool), [None] * n)
         for i, rid in enumerate(record_ids.tolist()):
             if not self.gold and rid in gold_records:
                 out.drop_gold[i] = True
@@ -132,9 +131,7 @@ class LabelPolicy:
             if chosen is not None:
                 _, origin, value, conf, iid, pid, run, raters = chosen
                 out.values[i], out.confidence[i], out.origin[i] = orjson.loads(value), conf, origin
-                out.item_id[i], out.project_id[i], out.run_id[i] = iid, pid, run
-                if raters is not None:
-                    out.raters[raters] += 1
+                out.item_id[i], out.project_id[i], out.run_id[i], out.raters[i] = iid, pid, run, raters
             elif texts[i] is not None:
                 value = orjson.loads(texts[i])
                 if value is not None:

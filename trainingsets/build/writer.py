@@ -30,6 +30,14 @@ class SplitCounts:
     labels: Counter = field(default_factory=Counter)
     origins: Counter = field(default_factory=Counter)
 
+    def add(self, text: str | None, origin: str) -> None:
+        """Count one row's label (JSON text, None when unlabeled) and where it came from."""
+        self.origins[origin] += 1
+        if text is None:
+            self.unlabeled += 1
+        else:
+            self.labels[text] += 1
+
     def to_dict(self) -> dict:
         return {"rows": self.rows, "unlabeled": self.unlabeled,
                 "labels": dict(sorted(self.labels.items())), "origins": dict(sorted(self.origins.items()))}
@@ -76,12 +84,7 @@ class VersionWriter:
 
     def count(self, split: np.ndarray, texts: list, origins: list) -> None:
         for index, text, origin in zip(split.tolist(), texts, origins):
-            counts = self.counts[self.names[index]]
-            counts.origins[origin] += 1
-            if text is None:
-                counts.unlabeled += 1
-            else:
-                counts.labels[text] += 1
+            self.counts[self.names[index]].add(text, origin)
 
     def _flush(self, name: str) -> None:
         tables = self.pending[name]

@@ -93,12 +93,16 @@ def _check(ts: TrainingSet) -> None:
     ts.formats = [f for f in FORMATS if f in ts.formats]
 
 
+def _known(fields: dict) -> None:
+    unknown = sorted(set(fields) - set(SPLIT_FIELDS) - set(POLICY_FIELDS))
+    if unknown:
+        raise PolicyInvalid(f"unknown setting {unknown[0]!r}", field=unknown[0])
+
+
 @transaction.atomic
 def trainingset_create(*, name: str, sources, projects=(), owner=None, reader_groups=(), **fields) -> TrainingSet:
     """A new training set over `sources` (and the labeling `projects` whose labels it takes)."""
-    unknown = set(fields) - set(SPLIT_FIELDS) - set(POLICY_FIELDS)
-    if unknown:
-        raise PolicyInvalid(f"unknown setting {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+    _known(fields)
     sources = list(sources)
     if not sources:
         raise PolicyInvalid("a training set needs at least one source", field="sources")
@@ -125,9 +129,7 @@ def split_rule_locked(training_set: TrainingSet) -> bool:
 def trainingset_update(*, training_set: TrainingSet, sources=None, projects=None, reader_groups=None,
                        **fields) -> TrainingSet:
     """Change a set's policy, sources or projects; the split rule only until a version is published."""
-    unknown = set(fields) - set(SPLIT_FIELDS) - set(POLICY_FIELDS)
-    if unknown:
-        raise PolicyInvalid(f"unknown setting {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+    _known(fields)
     locked = TrainingSet.objects.select_for_update().get(pk=training_set.pk)
     changed_split = [f for f in SPLIT_FIELDS if f in fields and fields[f] != getattr(locked, f)]
     if changed_split and split_rule_locked(locked):
