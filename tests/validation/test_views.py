@@ -219,3 +219,17 @@ def test_an_admin_follows_a_batch_to_its_features_drift_and_sees_the_threshold_d
     assert page.locator("#drift-chart").bounding_box()["height"] > 100
     page.screenshot(path=str(screenshots / "drift.png"), full_page=True)
     assert (screenshots / "drift.png").stat().st_size > 10_000
+
+
+def test_the_batch_page_shows_each_sketch_metrics_proven_bound(admin_client, source, tmp_path):
+    """Issue 12: past the sketch's capacity (the 3,000-row reference) KS and Wasserstein carry their error bound,
+    and the page shows it beside the value; an exact metric shows none."""
+    batch = quarantined_batch(source, tmp_path)
+    metrics = batch.validation.report["metrics"]["amount"]
+    assert metrics["ks"]["error"] > 0 and metrics["wasserstein"]["error"] > 0
+    assert metrics["ks"]["p_value"] is None  # one side is sketched: no p-value
+    assert metrics["js"]["error"] is None
+    html = admin_client.get(f"/quality/batches/{batch.pk}/charts").content.decode()
+    caption = html[html.index("<figcaption", html.index("<h3>amount")):]
+    caption = caption[:caption.index("</figcaption>")]
+    assert f"± {metrics['ks']['error']:.4f}" in caption and "js 0." in caption and "± 0.0000" not in caption

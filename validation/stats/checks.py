@@ -35,10 +35,11 @@ class FeatureCheck:
         self.metrics: dict[str, MetricValue] = {}
         self.anomalies: list[Anomaly] = []
 
-    def metric(self, key: str, value: float, noise: float = 0.0, p_value=None, metric=None):
-        """Record a metric; its threshold is the configured one raised to the noise floor."""
+    def metric(self, key: str, value: float, noise: float = 0.0, p_value=None, metric=None, error=None):
+        """Record a metric; its threshold is the configured one raised to the noise floor (which includes the
+        sketches' error bound `error`, where a sketch stands in for the data)."""
         threshold = self.th.effective(self.name, metric or key, noise)
-        mv = MetricValue(float(value), threshold, p_value)
+        mv = MetricValue(float(value), threshold, p_value, error)
         self.metrics[key] = mv
         return mv
 
@@ -116,9 +117,10 @@ class FeatureCheck:
             if reference_rows else 0.0
         mv = self.metric("out_of_range", share, noise)
         if share > 0 and mv.exceeded:
+            seen = f"batch {batch.min:.6g}..{batch.max:.6g}" if batch.present else "no finite value"
+            infinite = f", {batch.nonfinite} infinite" if batch.nonfinite else ""
             self.flag(OUT_OF_RANGE, "out_of_range", mv, ERROR,
-                      f"{share:.1%} of {self.name} outside [{lo:.6g}, {hi:.6g}] "
-                      f"(batch {batch.min:.6g}..{batch.max:.6g})")
+                      f"{share:.1%} of {self.name} outside [{lo:.6g}, {hi:.6g}] ({seen}{infinite})")
 
     def out_of_domain(self, fs: FeatureSchema, spec, batch: CategoricalProfile, base=None) -> None:
         """Share of present batch values outside the schema's domain.
@@ -164,20 +166,19 @@ class FeatureCheck:
     def _numeric(self, base: NumericProfile, batch: NumericProfile, spec) -> None:
         n_base, n_batch = base.present, batch.present
         alpha = self.th.alpha
-        if base.quantiles.is_exact and batch.quantiles.is_exact and base.quantiles.exact.size \
-                and batch.quantiles.exact.size:
-            # Every value kept on both sides: scipy's statistic and p-value (exact for small samples).
-            d, p_value = m.ks_exact(base.quantiles.exact, batch.quantiles.exact)
-        else:
-            # From sketches at large n, a statistic off by a fraction of a percent makes the asymptotic
-            # p-value meaningless (an undrifted 1M-row column got 5e-6): no p-value is reported.
-            d, p_value = m.ks_statistic(base.quantiles, batch.quantiles), None
-        sketch_error = base.quantiles.rank_error() + batch.quantiles.rank_error()
-        self.metric("ks", d, m.ks_noise(n_base, n_batch, alpha, sketch_error), p_value=p_value)
-        w = m.normed_wasserstein(m.wasserstein(base.quantiles, batch.quantiles),
-                                 base.std, batch.std)
+        a, b = base.quantiles, batch.quantiles
+        d = m.ks_statistic(a, b)
+        # A p-value only where the statistic is exact: from sketches at large n, a statistic off by a fraction
+        # of a percent makes the asymptotic p-value meaningless (an undrifted 1M-row column got 5e-6).
+        sketch_error = a.rank_error() + b.rank_error()
+        self.metric("ks", d, m.ks_noise(n_base, n_batch, alpha, sketch_error),
+                    p_value=m.ks_pvalue_exact(a, b, d), error=sketch_error)
+        scale = base.std if base.std > 0 else batch.std
+        w = m.normed_wasserstein(m.wasserstein(a, b), base.std, batch.std)
+        w_error = (a.w1_error() + b.w1_error()) / scale if scale > 0 else 0.0
         spread = m.spread_integral(spec.edges if spec else (), base.hist)
-        self.metric("wasserstein", w, m.wasserstein_noise(spread, base.std, n_base, n_batch))
+        self.metric("wasserstein", w, m.wasserstein_noise(spread, base.std, n_base, n_batch) + w_error,
+                    error=w_error)
 
     def _decide(self, base, batch, spec, n_min: int) -> None:
         exceeded = [k for k in DECIDING[base.kind] if k in self.metrics and self.metrics[k].exceeded]

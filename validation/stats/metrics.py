@@ -10,8 +10,6 @@ from scipy import special
 
 from .sketches import QuantileSketch
 
-# Grid of ranks on which sketch-based metrics integrate or search: adds at most 1/1024 to KS.
-RANK_GRID = 1024
 # PSI smoothing: half a count per bin (Jeffreys prior), so empty bins stay finite.
 PSI_PSEUDOCOUNT = 0.5
 # Empirical 99.9% point of sqrt(n)·W1 / ∫sqrt(F(1-F))dx under no change: ~2.0-2.7 for normal,
@@ -58,48 +56,45 @@ def chi2_pvalue(p_counts: np.ndarray, q_counts: np.ndarray) -> tuple[float, floa
     return stat, float(special.chdtrc(table.shape[1] - 1, stat))
 
 
+def _step_cdfs(a: QuantileSketch, b: QuantileSketch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both sketches' CDFs on the union of their values (where either step function moves), sorted."""
+    points = np.union1d(a.weighted()[0], b.weighted()[0])
+    return points, a.cdf(points), b.cdf(points)
+
+
 def ks_statistic(a: QuantileSketch, b: QuantileSketch) -> float:
-    """Kolmogorov-Smirnov statistic sup|F_a - F_b|: exact when both sides kept every value, else searched
-    on both sketches' quantiles; NaN (no decision) when a side has no value."""
+    """Kolmogorov-Smirnov statistic sup|F_a - F_b| of the two sketches: scipy's statistic when both kept every
+    value, else within a.rank_error() + b.rank_error() of it; NaN (no decision) when a side has no value."""
     if a.empty or b.empty:
         return float("nan")
-    if a.is_exact and b.is_exact:
-        # Every value kept on both sides: the exact statistic, over every value (as scipy's ks_2samp).
-        points = np.concatenate([a.exact, b.exact])
-        return float(np.abs(a.cdf(points) - b.cdf(points)).max())
-    points = np.unique(np.concatenate([a.grid_quantiles(RANK_GRID), b.grid_quantiles(RANK_GRID)]))
-    return float(np.abs(a.cdf(points) - b.cdf(points)).max())
+    _, cdf_a, cdf_b = _step_cdfs(a, b)
+    return float(np.abs(cdf_a - cdf_b).max())
 
 
-def ks_exact(u: np.ndarray, v: np.ndarray) -> tuple[float, float]:
-    """The two-sample KS statistic and p-value of every value of both sides, as scipy's `ks_2samp`."""
-    from scipy.stats import ks_2samp  # only for sides small enough to be kept whole
+def ks_pvalue_exact(a: QuantileSketch, b: QuantileSketch, statistic: float) -> float | None:
+    """scipy's two-sample KS p-value where the statistic is exact (both sketches kept every value), else None:
+    scipy's own `ks_2samp` on the values up to its exact method's sizes, past them its asymptotic formula."""
+    if not (a.is_exact and b.is_exact) or a.empty or b.empty or math.isnan(statistic):
+        return None
+    from scipy import stats  # ~0.8 s to import: only when a p-value is due
 
-    with warnings.catch_warnings():
-        # scipy says so when its exact p-value does not converge and it takes the asymptotic one: expected.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result = ks_2samp(u, v)
-    return float(result.statistic), float(result.pvalue)
+    n, m = a.n, b.n
+    if max(n, m) <= 10_000:
+        with warnings.catch_warnings():
+            # scipy says so when its exact p-value does not converge and it takes the asymptotic one: expected.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return float(stats.ks_2samp(a.values(), b.values()).pvalue)
+    return float(np.clip(stats.kstwo.sf(statistic, round(n * m / (n + m))), 0, 1))
 
 
 def wasserstein(a: QuantileSketch, b: QuantileSketch) -> float:
-    """Wasserstein-1 distance: exact when both sides kept every value, else the integral over ranks u of
-    |Q_a(u) - Q_b(u)| (midpoint rule); NaN when a side has no value."""
+    """Wasserstein-1 distance of the two sketches, the integral of |F_a - F_b| between consecutive values (scipy's
+    `wasserstein_distance` when both kept every value, else within a.w1_error() + b.w1_error() of it); NaN when a
+    side has no value."""
     if a.empty or b.empty:
         return float("nan")
-    if a.is_exact and b.is_exact:
-        return _exact_wasserstein(a.exact, b.exact)
-    return float(np.abs(a.grid_quantiles(RANK_GRID) - b.grid_quantiles(RANK_GRID)).mean())
-
-
-def _exact_wasserstein(u: np.ndarray, v: np.ndarray) -> float:
-    """W1 of two samples: the integral of |F_u - F_v| between consecutive values (scipy's definition)."""
-    values = np.concatenate([u, v])
-    values.sort()
-    deltas = np.diff(values)
-    cdf_u = np.searchsorted(u, values[:-1], side="right") / u.size
-    cdf_v = np.searchsorted(v, values[:-1], side="right") / v.size
-    return float(np.sum(np.abs(cdf_u - cdf_v) * deltas))
+    points, cdf_a, cdf_b = _step_cdfs(a, b)
+    return float(np.sum(np.abs(cdf_a[:-1] - cdf_b[:-1]) * np.diff(points)))
 
 
 def normed_wasserstein(w: float, ref_std: float, batch_std: float) -> float:
@@ -119,11 +114,6 @@ def _chi2_quantile(dof: int, alpha: float) -> float:
 def normal_quantile(alpha: float) -> float:
     """z with P(Z > z) = alpha for a standard normal Z."""
     return float(-special.ndtri(alpha))
-
-
-def ks_pvalue(statistic: float, n: int, m: int) -> float:
-    """Asymptotic two-sample KS p-value (Kolmogorov distribution)."""
-    return float(special.kolmogorov(math.sqrt(n * m / (n + m)) * statistic))
 
 
 def range_miss(n: int, alpha: float) -> float:
@@ -194,7 +184,7 @@ def linf_noise(freqs: np.ndarray, n: int, m: int, alpha: float) -> float:
 
 
 def ks_noise(n: int, m: int, alpha: float, sketch_error: float) -> float:
-    """Asymptotic two-sample KS critical value plus both sketches' rank error."""
+    """Asymptotic two-sample KS critical value plus both sketches' rank error bound."""
     return math.sqrt(-math.log(alpha / 2) / 2) * sample_factor(n, m) + sketch_error
 
 

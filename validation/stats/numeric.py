@@ -1,4 +1,4 @@
-"""Profile of a numeric feature: moments, histogram on fixed edges, KLL quantiles."""
+"""Profile of a numeric feature: moments, histogram on fixed edges, a quantile sketch."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class NumericProfile(FeatureProfile):
         return float(np.sqrt(self.variance))
 
     def merge(self, other: NumericProfile) -> NumericProfile:
-        """Profile of both inputs: counts, histograms and moments exact; quantiles per KLL."""
+        """Profile of both inputs: counts, histograms and moments exact; quantiles within the sketch's bound."""
         common = self._merge_common(other)
         na, nb = self.present, other.present
         n = na + nb
@@ -132,7 +132,7 @@ def profile_numeric(
         # Sorting per label class gives the feature-bin x label table from the same sort.
         grouped = x[order]
     # Cache-sized runs sort ~20% faster than whole classes, and each sorted run serves the
-    # histogram, the label table, min/max and the KLL feed alike.
+    # histogram, the label table, min/max and the quantile sketch alike.
     runs = [
         [grouped[i : min(i + SORT_RUN, b)] for i in range(a, b, SORT_RUN)]
         for a, b in zip(bounds[:-1], bounds[1:])
@@ -166,7 +166,7 @@ def profile_numeric(
             # Sum of squares minus n·mean² cancels badly when |mean| >> std; centre instead.
             centred = x - mean
             m2 = float(np.einsum("i,i->", centred, centred))
-    quantiles = QuantileSketch(spec.kll_k, spec.kll_stride)
+    quantiles = QuantileSketch(spec.quantile_capacity)
     quantiles.add_sorted(segments)
     distinct = DistinctCount(spec.hll_lg_k, spec.distinct_exact_cap, spec.distinct_sample_bits)
     distinct.add_numbers(x, lambda: _chunk_uniques(segments, spec.distinct_exact_cap))

@@ -46,11 +46,13 @@ class Anomaly:
 
 @dataclass
 class MetricValue:
-    """A metric with its effective threshold (None: report-only) and p-value where one exists."""
+    """A metric with its effective threshold (None: report-only), its p-value where one is right, and the
+    proven bound of its error where a sketch stands in for the data (0: exact; None: computed from counts)."""
 
     value: float
     threshold: float | None = None
     p_value: float | None = None
+    error: float | None = None
 
     @property
     def exceeded(self) -> bool:

@@ -1,8 +1,10 @@
-"""Mergeable sketches from Apache DataSketches: KLL quantiles and HLL distinct counts."""
+"""Mergeable sketches: a deterministic quantile sketch with proven bounds, and HLL distinct counts (Apache
+DataSketches)."""
 
 from __future__ import annotations
 
 import base64
+import math
 
 import datasketches as ds
 import numpy as np
@@ -20,137 +22,232 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text.encode("ascii"))
 
 
-# Values kept exactly, sorted, before a KLL sketch takes over: about what a KLL of k=400 holds anyway
-# (~1,200 items), so a small batch, a small class or a merge of small chunks costs no more space and
-# gets exact quantiles, KS and Wasserstein (and the same bytes every time).
-EXACT_CAP = 1024
+# Values kept per level of the quantile sketch. Up to this many values (more when they repeat) the sketch keeps
+# every value and is exact; past it each level holds at most this many items, so a column costs at most
+# CAPACITY x levels x 8 bytes (~16 kB per level; log2(n / CAPACITY) levels at most).
+CAPACITY = 2048
+# A compaction leaves capacity / TAIL_SHARE items at each end of its level alone.
+TAIL_SHARE = 16
+
+
+def _coalesce(items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two equal items of one level are one item of the next, with no error: returns (stay, up)."""
+    if items.size < 2 or not np.count_nonzero(items[1:] == items[:-1]):
+        return items, items[:0]
+    starts = np.flatnonzero(np.concatenate(([True], items[1:] != items[:-1])))
+    if starts.size == items.size:
+        return items, items[:0]
+    counts = np.diff(np.append(starts, items.size))
+    values = items[starts]
+    return values[counts % 2 == 1], np.repeat(values, counts // 2)
 
 
 class QuantileSketch:
-    """Quantiles of a numeric column: every value, sorted, up to EXACT_CAP; past it a KLL sketch of every
-    stride-th order statistic of each sorted run (weight = stride), plus the values added since in small
-    pieces, kept exactly until they pass EXACT_CAP and go to the KLL as one run."""
+    """Quantiles of a numeric column: a deterministic, mergeable compactor hierarchy with proven error bounds.
 
-    def __init__(self, k: int, stride: int, sketch: ds.kll_doubles_sketch | None = None,
-                 exact: np.ndarray | None = None):
-        self.k = k
-        self.stride = stride
-        self.sketch = sketch
-        self.exact = exact if exact is not None else np.zeros(0)
-        self._grid: np.ndarray | None = None
+    `levels[h]` holds sorted items that each stand for 2**h values. While no level passes `capacity` every value
+    is kept (equal values are counted exactly, two of level h being one of level h + 1), so the sketch is exact.
+    Past it a level is compacted (Manku, Rajagopalan & Lindsay 1998; KLL without its coin): its sorted items are
+    cut into blocks of s = 2**j and the middle item of each block goes up j levels for the whole block. That moves
+    any rank by at most 2**h * s / 2 (only the block straddling a point is off) and moves mass by the distances
+    of each item to its block's middle, both summed into `rank_err` and `transport`, so:
+    |CDF_sketch(x) - CDF_data(x)| <= rank_err / n for every x, and W1(sketch, data) <= transport / n.
+    No randomness: the same values in the same chunks give the same bytes; any other chunking stays within the
+    bounds. Which of the two middle items is kept alternates per level (`parity`), so roundings do not pile up
+    on one side.
+    """
 
-    @property
-    def is_exact(self) -> bool:
-        """True while every value is kept (no KLL yet)."""
-        return self.sketch is None
+    def __init__(self, capacity: int = CAPACITY, levels: list[np.ndarray] | None = None, rank_err: int = 0,
+                 transport: float = 0.0, parity: list[int] | None = None):
+        self.capacity = capacity
+        self.levels = levels if levels is not None else []
+        self.rank_err = rank_err
+        self.transport = transport
+        self.parity = parity if parity is not None else []
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
 
-    def _feed(self, segments: list[np.ndarray]) -> None:
-        """The middle item of each block of `stride` of each sorted run stands for the block."""
-        first = self.stride // 2
-        picks = [seg[first :: self.stride] for seg in segments if seg.size]
-        if picks:
-            fed = np.concatenate(picks).astype(np.float64, copy=False)
-            # KLL fed in ascending order keeps every other item of sorted buffers at each
-            # compaction, which is far more accurate than its worst case (Wasserstein of
-            # lognormal data: ±0.04 std from unsorted runs, ±0.01 sorted). The picks are an
-            # eighth of the data, so this sort is cheap.
-            fed.sort()
-            if self.sketch is None:
-                self.sketch = ds.kll_doubles_sketch(self.k)
-            self.sketch.update(fed)
+    # -- building -----------------------------------------------------------------------------------------
+    def _level(self, h: int) -> np.ndarray:
+        while len(self.levels) <= h:
+            self.levels.append(np.zeros(0))
+            self.parity.append(0)
+        return self.levels[h]
 
-    def _settle(self) -> None:
-        """Exact values past the cap go to the KLL as one sorted run (a run's rounding then costs at most
-        stride/2 values per EXACT_CAP, instead of per small chunk)."""
-        if self.exact.size > EXACT_CAP:
-            self._feed([self.exact])
-            self.exact = np.zeros(0)
+    def _compact(self, items: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """Compact sorted items of level h: (items left at h, items promoted, levels up).
+
+        The TAIL smallest and largest items stay: the tails are where values lie far apart, so rounding them
+        would cost Wasserstein most; they are compacted later only if more extreme values push them inward."""
+        tail = self.capacity // TAIL_SHARE
+        inner = items[tail: items.size - tail]
+        j = max(1, int(math.floor(math.log2(inner.size / (self.capacity / 2)))))
+        s = 1 << j
+        blocks = inner.size // s
+        used = inner[: blocks * s].reshape(blocks, s)
+        middle = s // 2 - (self.parity[h] & 1)
+        picked = used[:, middle].copy()
+        self.parity[h] += 1
+        weight = 1 << h
+        self.rank_err += weight * s // 2
+        # Sum of |item - its block's middle| over sorted blocks: the items above minus the items below, then the
+        # middle once per item on each side (einsum: no BLAS threads), plus what rounding in these sums can hide.
+        side = np.zeros(s)
+        side[:middle], side[middle + 1:] = -1.0, 1.0
+        moved = np.einsum("ij,j->", used, side) + (2 * middle + 1 - s) * float(picked.sum())
+        rounding = 4 * used.size * np.finfo(np.float64).eps * max(abs(float(inner[0])), abs(float(inner[-1])))
+        self.transport += weight * (max(float(moved), 0.0) + rounding)
+        return np.concatenate([items[:tail], inner[blocks * s:], items[items.size - tail:]]), picked, j
+
+    def _absorb(self, incoming: dict[int, list[np.ndarray]]) -> None:
+        """Add items of weight 2**h (incoming[h]: lists of arrays), level by level from the bottom: each level is
+        sorted once with what reaches it, equal items coalesce, and a level over capacity is compacted upwards."""
+        while incoming:
+            h = min(incoming)
+            parts = [part for part in incoming.pop(h) if part.size]
+            level = self._level(h)
+            if not parts:
+                continue
+            items = np.sort(np.concatenate([level, *parts]))
+            if items.size > self.capacity:
+                items, up = _coalesce(items)
+                if up.size:
+                    incoming.setdefault(h + 1, []).append(up)
+                if items.size > self.capacity:
+                    items, picked, j = self._compact(items, h)
+                    incoming.setdefault(h + j, []).append(picked)
+            self.levels[h] = items
+        while self.levels and not self.levels[-1].size:
+            self.levels.pop()
+            self.parity.pop()
 
     def add_sorted(self, segments: list[np.ndarray]) -> None:
-        """Feed sorted runs: kept exactly while they are small, else strided into the KLL."""
-        self._grid = None
-        size = sum(seg.size for seg in segments)
-        if size <= EXACT_CAP:
-            if size:
-                self.exact = np.sort(np.concatenate([self.exact, *segments]).astype(np.float64, copy=False))
-                self._settle()
-            return
-        self._feed(segments)
+        """Add every value of some sorted runs; a run over capacity is compacted on its own first (no sort)."""
+        self._sorted = None
+        self._level(0)
+        incoming: dict[int, list[np.ndarray]] = {0: []}
+        for seg in segments:
+            seg = np.asarray(seg, dtype=np.float64)
+            if seg.size > self.capacity:
+                seg, up = _coalesce(seg)
+                incoming.setdefault(1, []).append(up)
+                if seg.size > self.capacity:
+                    seg, picked, j = self._compact(seg, 0)
+                    incoming.setdefault(j, []).append(picked)
+            incoming[0].append(seg)
+        self._absorb(incoming)
 
     def merge(self, other: QuantileSketch) -> QuantileSketch:
-        """A new sketch of both inputs (exact values joined, KLL merged; does not touch either operand)."""
-        sketches = [s for s in (self.sketch, other.sketch) if s is not None]
-        merged = None
-        if sketches:
-            merged = ds.kll_doubles_sketch.deserialize(sketches[0].serialize())
-            for extra in sketches[1:]:
-                merged.merge(extra)
-        exact = np.sort(np.concatenate([self.exact, other.exact]))
-        result = QuantileSketch(self.k, self.stride, merged, exact)
-        result._settle()
+        """A new sketch of both inputs (does not touch either operand; the same for a.merge(b) and b.merge(a))."""
+        height = max(len(self.levels), len(other.levels))
+        parity = [(self.parity[h] if h < len(self.parity) else 0) + (other.parity[h] if h < len(other.parity) else 0)
+                  for h in range(height)]
+        result = QuantileSketch(self.capacity, [np.zeros(0)] * height, self.rank_err + other.rank_err,
+                                self.transport + other.transport, parity)
+        result._absorb({h: [lv[h] for lv in (self.levels, other.levels) if h < len(lv)] for h in range(height)})
         return result
+
+    # -- reading ------------------------------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        """How many values the sketch stands for."""
+        return sum(level.size << h for h, level in enumerate(self.levels))
 
     @property
     def empty(self) -> bool:
-        """True when no value was kept."""
-        return self.exact.size == 0 and (self.sketch is None or self.sketch.is_empty())
+        """True when no value was added."""
+        return not any(level.size for level in self.levels)
 
-    def _kll_weight(self) -> float:
-        return 0.0 if self.sketch is None else float(self.sketch.n) * self.stride
+    @property
+    def is_exact(self) -> bool:
+        """True while every value is kept (no compaction has lost anything)."""
+        return self.rank_err == 0
+
+    def weighted(self) -> tuple[np.ndarray, np.ndarray]:
+        """The sketch as sorted values and their cumulative weights (cached)."""
+        if self._sorted is None:
+            values = np.concatenate(self.levels) if self.levels else np.zeros(0)
+            weights = np.concatenate([np.full(level.size, 1 << h, dtype=np.int64)
+                                      for h, level in enumerate(self.levels)]) if self.levels else np.zeros(0, np.int64)
+            order = np.argsort(values, kind="stable")
+            self._sorted = (values[order], np.cumsum(weights[order]))
+        return self._sorted
+
+    def values(self) -> np.ndarray:
+        """Every value, sorted (exact sketches only: what was added, equal values repeated)."""
+        if not self.is_exact:
+            raise ValueError("the sketch no longer holds every value")
+        values, cumulative = self.weighted()
+        return np.repeat(values, np.diff(cumulative, prepend=0))
 
     def rank_error(self) -> float:
-        """The rank error bound: 0 while exact; KLL's normalised bound (99% confidence, single rank)."""
-        if self.sketch is None:
-            return 0.0
-        return ds.kll_doubles_sketch.get_normalized_rank_error(self.k, False)
+        """Proven bound of |CDF_sketch(x) - CDF_data(x)| over all x: 0 while exact."""
+        n = self.n
+        return self.rank_err / n if n else 0.0
 
-    def grid_quantiles(self, size: int) -> np.ndarray:
-        """Quantiles at the midpoints of `size` equal rank steps, cached (sketches are reused)."""
-        cached = self._grid
-        if cached is None or cached.size != size:
-            cached = self._grid = self.quantiles((np.arange(size) + 0.5) / size)
-        return cached
+    def w1_error(self) -> float:
+        """Proven bound of the Wasserstein-1 distance between the sketch and the data (value units)."""
+        n = self.n
+        return self.transport / n if n else 0.0
 
     def quantiles(self, ranks: np.ndarray) -> np.ndarray:
-        """Inverse CDF at the given ranks in [0, 1] (exact values: the smallest value whose CDF reaches the rank)."""
+        """Inverse CDF at the given ranks in [0, 1]: the smallest value whose CDF reaches the rank."""
         ranks = np.asarray(ranks, dtype=np.float64)
         if self.empty:
             return np.full(ranks.shape, np.nan)
-        if self.sketch is None or self.sketch.is_empty():
-            values = self.exact
-            index = np.ceil(ranks * values.size).astype(np.int64) - 1
-            return values[np.clip(index, 0, values.size - 1)]
-        if not self.exact.size:
-            return np.asarray(self.sketch.get_quantiles(ranks))
-        # Both: invert the combined CDF on the KLL's fine quantiles and the exact values.
-        candidates = np.unique(np.concatenate([self.sketch.get_quantiles(np.linspace(0, 1, 2049)), self.exact]))
-        cdf = self.cdf(candidates)
-        return candidates[np.clip(np.searchsorted(cdf, ranks, side="left"), 0, candidates.size - 1)]
+        values, cumulative = self.weighted()
+        index = np.searchsorted(cumulative, ranks * cumulative[-1], side="left")
+        return values[np.clip(index, 0, values.size - 1)]
 
     def cdf(self, points: np.ndarray) -> np.ndarray:
-        """P(X <= p) for each sorted, distinct point."""
+        """P(X <= p) for each point."""
         points = np.asarray(points, dtype=np.float64)
-        counted = np.searchsorted(self.exact, points, side="right").astype(np.float64)
-        weight = self._kll_weight()
-        if weight and not self.sketch.is_empty():
-            counted += np.asarray(self.sketch.get_cdf(points, True))[:-1] * weight
-        return counted / (weight + self.exact.size)
+        if self.empty:
+            return np.full(points.shape, np.nan)
+        values, cumulative = self.weighted()
+        index = np.searchsorted(values, points, side="right")
+        return np.concatenate(([0], cumulative))[index] / cumulative[-1]
 
+    # -- storage ------------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        """Plain JSON-ready form: the exact values as base64 of little-endian float64, the KLL as base64 of
-        its DataSketches serialisation (None while exact)."""
-        return {"k": self.k, "stride": self.stride,
-                "kll": None if self.sketch is None else _b64(self.sketch.serialize()),
-                "exact": _b64(self.exact.astype("<f8").tobytes())}
+        """Plain JSON-ready form: the levels' items as base64 of little-endian float64, one after another."""
+        items = np.concatenate(self.levels) if self.levels else np.zeros(0)
+        return {"capacity": self.capacity, "sizes": [int(level.size) for level in self.levels],
+                "items": _b64(items.astype("<f8").tobytes()), "rank_err": int(self.rank_err),
+                "transport": float(self.transport), "parity": list(self.parity)}
 
     @classmethod
     def from_dict(cls, d: dict) -> QuantileSketch:
-        """Inverse of to_dict (profiles from before the exact values had a KLL only)."""
-        sketch = ds.kll_doubles_sketch.deserialize(_unb64(d["kll"])) if d.get("kll") else None
-        exact = np.frombuffer(_unb64(d["exact"]), dtype="<f8").astype(np.float64) if d.get("exact") else None
-        if sketch is None and exact is None:
-            exact = np.zeros(0)
-        return cls(d["k"], d["stride"], sketch, exact)
+        """Inverse of to_dict; profiles of Sieve 0.11 and earlier (exact values and a KLL) are read too."""
+        if "sizes" not in d:
+            return _from_kll_dict(d)
+        items = np.frombuffer(_unb64(d["items"]), dtype="<f8").astype(np.float64)
+        bounds = np.cumsum([0, *d["sizes"]])
+        levels = [items[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        return cls(d["capacity"], levels, d["rank_err"], d["transport"], list(d["parity"]))
+
+
+def _from_kll_dict(d: dict) -> QuantileSketch:
+    """A profile stored before 0.12: its exact values kept; its KLL (randomised, stride-fed) read as its quantiles
+    at equal rank steps, with the KLL's own 99% rank bound plus the rounding as `rank_err` and that bound times
+    the range as `transport`."""
+    sketch = QuantileSketch()
+    if d.get("exact"):
+        sketch.add_sorted([np.frombuffer(_unb64(d["exact"]), dtype="<f8").astype(np.float64)])
+    if not d.get("kll"):
+        return sketch
+    kll = ds.kll_doubles_sketch.deserialize(_unb64(d["kll"]))
+    if kll.is_empty():
+        return sketch
+    n = int(kll.n) * int(d.get("stride", 1))
+    h = max(0, int(math.floor(math.log2(max(n / CAPACITY, 1)))))
+    count = n >> h
+    points = np.asarray(kll.get_quantiles((np.arange(count) + 0.5) / count), dtype=np.float64)
+    old = QuantileSketch()
+    old._absorb({h: [points]})
+    error = ds.kll_doubles_sketch.get_normalized_rank_error(kll.k, False)
+    old.rank_err += int(math.ceil(error * n)) + (1 << h)
+    old.transport += old.rank_err * float(kll.get_max_value() - kll.get_min_value())
+    return sketch.merge(old)
 
 
 class DistinctCount:

@@ -43,11 +43,8 @@ class ProfileSpec:
     features: dict[str, FeatureSpec] = field(default_factory=dict)
     label: str | None = None
     label_classes: tuple[str, ...] = ()
-    # KLL k=400: normalised rank error 0.68% (single rank, 99% confidence), ~10 kB serialised.
-    kll_k: int = 400
-    # Every kll_stride-th order statistic of each sorted run feeds the KLL sketch; this adds
-    # at most kll_stride/2 ranks of error per run (see docs/validation.md).
-    kll_stride: int = 8
+    # Items per level of the quantile sketch (sketches.QuantileSketch): exact up to this many values.
+    quantile_capacity: int = 2048
     hll_lg_k: int = 12
     # Distinct values are kept exactly up to this many; past it an HLL of a 1/256 hash sample.
     distinct_exact_cap: int = 4096
@@ -73,6 +70,8 @@ class ProfileSpec:
     def from_dict(cls, d: dict) -> ProfileSpec:
         """Inverse of to_dict."""
         d = dict(d)
+        for legacy in ("kll_k", "kll_stride"):  # the KLL's settings, before 0.12
+            d.pop(legacy, None)
         d["features"] = {k: FeatureSpec.from_dict(v) for k, v in d["features"].items()}
         d["label_classes"] = tuple(d["label_classes"])
         return cls(**d)
