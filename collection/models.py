@@ -23,6 +23,15 @@ class QuarantinePolicy(models.TextChoices):
     WARNINGS = "warn", "Warnings and errors"
 
 
+class PrivacyPolicy(models.TextChoices):
+    """What personal data in a batch (email addresses, phone numbers, card numbers, IBANs, IP addresses as whole
+    values; docs/validation.md, "Personal data") does: an error, a warning, or nothing (not even checked)."""
+
+    ERROR = "error", "Error (personal data quarantines the batch)"
+    WARN = "warn", "Warning (personal data is reported; the quarantine policy decides)"
+    OFF = "off", "Off (not checked; profiles keep raw values)"
+
+
 class Source(models.Model):
     class Kind(models.TextChoices):
         APP = "app", "App"
@@ -41,6 +50,11 @@ class Source(models.Model):
     quarantine_on = models.CharField(
         max_length=10, choices=QuarantinePolicy.choices, default=QuarantinePolicy.ERRORS,
         help_text="Which findings quarantine a batch; the others admit it and raise an alert.")
+    privacy_check = models.CharField(
+        max_length=10, choices=PrivacyPolicy.choices, default=PrivacyPolicy.ERROR,
+        help_text="Features that look like personal data (at least 5% email addresses, phone numbers, card numbers, "
+                  "IBANs or IP addresses): an error, a warning, or off. When on, the profiles of such a feature keep "
+                  "no raw value of it.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from . import signals
 from .auth import key_forget, key_generate
 from .columnar import NdjsonParquetCopy, ParquetCopy
-from .models import Batch, BatchTransition, FeedbackEvent, Record, Source, SourceKey
+from .models import Batch, BatchTransition, FeedbackEvent, PrivacyPolicy, Record, Source, SourceKey
 from .parsing import PayloadError, PayloadParser
 from .storage import (
     IncomingPayload,
@@ -35,11 +35,11 @@ log = logging.getLogger(__name__)
 
 def source_create(
     *, name: str, kind: str, expected_interval: timedelta | None = None, from_model: bool = False,
-    description: str = "",
+    description: str = "", privacy_check: str = PrivacyPolicy.ERROR,
 ) -> Source:
     """Create a source; its name is its identity in URLs and commands."""
     source = Source(name=name, kind=kind, expected_interval=expected_interval, from_model=from_model,
-                    description=description)
+                    description=description, privacy_check=privacy_check)
     source.full_clean()
     source.save()
     return source

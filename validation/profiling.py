@@ -120,12 +120,13 @@ def _columns(path: Path, corrections: Corrections | None) -> list[str]:
 
 
 def frame_profiles(path: Path, spec: ProfileSpec, *, row_groups: Iterable[int] | None = None,
-                   corrections: Corrections | None = None) -> Iterator[Profile]:
-    """The profile of each frame of the file (or of the chosen row groups), in file order."""
+                   corrections: Corrections | None = None, privacy: bool = True) -> Iterator[Profile]:
+    """The profile of each frame of the file (or of the chosen row groups), in file order; `privacy`: check the
+    text features for personal data (off for a source whose privacy check is off)."""
     for frame in iter_parquet(path, row_groups=row_groups, columns=_columns(path, corrections)):
         if corrections:
             frame = corrections.apply(frame)
-        yield profile_frame(frame, spec=spec)
+        yield profile_frame(frame, spec=spec, privacy=privacy)
 
 
 def fold(profiles: Iterable[Profile], spec: ProfileSpec) -> Profile:

@@ -291,10 +291,11 @@ def baseline_effect(baseline, schema, thresholds) -> dict | None:
         return None
     batch, reference = Profile.from_json(run.profile), Profile.from_json(baseline.profile)
     saved_schema, saved_thresholds = Schema.from_dict(baseline.schema), Thresholds.from_dict(baseline.thresholds or {})
-    saved = compare(batch, reference, schema=saved_schema, thresholds=saved_thresholds)
+    privacy = run.batch.source.privacy_check
+    saved = compare(batch, reference, schema=saved_schema, thresholds=saved_thresholds, privacy=privacy)
     # The page's first view (and an untouched form) asks about the saved settings: one comparison.
     unchanged = schema.to_dict() == saved_schema.to_dict() and thresholds.to_dict() == saved_thresholds.to_dict()
-    edited = saved if unchanged else compare(batch, reference, schema=schema, thresholds=thresholds)
+    edited = saved if unchanged else compare(batch, reference, schema=schema, thresholds=thresholds, privacy=privacy)
     before, after = _anomaly_keys(saved), _anomaly_keys(edited)
     source = run.batch.source
     return {

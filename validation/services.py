@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from collection.columnar import ParquetCopy
-from collection.models import Batch, Source
+from collection.models import Batch, PrivacyPolicy, Source
 from collection.parsing import LABEL_COLUMN, PayloadParser
 from collection.services import batch_transition
 from collection.storage import data_path
@@ -114,12 +114,13 @@ def baseline_create_from_file(*, source: Source, path: Path, label: str = "label
     if fmt is None:
         raise BaselineError(f"cannot tell the format of {path.name}: use .csv, .ndjson, .jsonl, .json or .parquet")
     if fmt == "parquet":
-        profile = profile_chunks(_columnar_frames([path], label=label), label=LABEL_COLUMN)
+        profile = profile_chunks(_columnar_frames([path], label=label), label=LABEL_COLUMN,
+                                 privacy=_privacy_on(source))
     else:
         with tempfile.TemporaryDirectory() as folder:
             columnar = Path(folder) / "reference.parquet"
             _record_file_as_parquet(path, fmt, columnar)
-            profile = profile_chunks(_columnar_frames([columnar]), label=LABEL_COLUMN)
+            profile = profile_chunks(_columnar_frames([columnar]), label=LABEL_COLUMN, privacy=_privacy_on(source))
     return _baseline_save(source=source, profile=profile, origin=Baseline.Origin.FILE, detail=path.name,
                           name=name, created_by=created_by, activate=activate)
 
@@ -134,7 +135,7 @@ def baseline_create_from_batches(*, source: Source, batches: list[Batch], name: 
     if unusable or not batches:
         raise BaselineError(f"batches {unusable} have no columnar copy yet" if unusable else "choose batches")
     paths = [data_path(b.columnar) for b in batches]
-    profile = profile_chunks(_columnar_frames(paths), label=LABEL_COLUMN)
+    profile = profile_chunks(_columnar_frames(paths), label=LABEL_COLUMN, privacy=_privacy_on(source))
     return _baseline_save(source=source, profile=profile, origin=Baseline.Origin.BATCHES,
                           detail="batches " + ", ".join(str(b.pk) for b in batches), name=name,
                           created_by=created_by, activate=activate)
@@ -227,7 +228,8 @@ def batch_validate_whole(*, plan: dict, actor: str) -> Batch | None:
             corrections = profiling.Corrections(profiling.feedback_labels(batch))
             reference = Profile.from_json(baseline.profile)
             profile = profiling.fold(profiling.frame_profiles(data_path(batch.columnar), reference.spec,
-                                                              corrections=corrections), reference.spec)
+                                                              corrections=corrections,
+                                                              privacy=_privacy_on(batch.source)), reference.spec)
             report = _compare(profile, reference, baseline)
             labels = corrections.count
         return _verdict_record(batch=batch, baseline=baseline, profile=profile, report=report, labels=labels,
@@ -240,13 +242,14 @@ def batch_validate_chunk(*, plan: dict, index: int) -> dict:
     Returns what the merge needs: the chunk's index, the file and the feedback labels it applied.
     Running it again rewrites the same file.
     """
-    batch = Batch.objects.get(pk=plan["batch"])
+    batch = Batch.objects.select_related("source").get(pk=plan["batch"])
     spec = Profile.from_json(Baseline.objects.get(pk=plan["baseline"]).profile).spec
     labels = orjson.loads(data_path(f"{plan['folder']}/labels.json").read_bytes())
     corrections = profiling.Corrections(labels)
     relative = f"{plan['folder']}/chunk-{index}.ndjson"
     profiling.write_profiles(data_path(relative), profiling.frame_profiles(
-        data_path(batch.columnar), spec, row_groups=plan["chunks"][index], corrections=corrections))
+        data_path(batch.columnar), spec, row_groups=plan["chunks"][index], corrections=corrections,
+        privacy=_privacy_on(batch.source)))
     # Progress: the sweeper takes a batch whose validation shows no sign of life for a while.
     Batch.objects.filter(pk=batch.pk, status=Batch.Status.VALIDATING, **_claimed(plan.get("claim"))).update(
         updated_at=timezone.now())
@@ -316,17 +319,23 @@ def _released_on_error(batch_id: int, actor: str, claim: str | None):
         raise
 
 
+def _privacy_on(source: Source) -> bool:
+    """Whether the source's batches and references are checked for personal data (and their profiles then keep no
+    raw value of a feature found to be personal data)."""
+    return source.privacy_check != PrivacyPolicy.OFF
+
+
 def _compare(profile: Profile, reference: Profile, baseline: Baseline):
     return baseline_compare(profile=profile, baseline=baseline, reference=reference)
 
 
 def baseline_compare(*, profile: Profile, baseline: Baseline, reference: Profile | None = None,
                      environment: str | None = None):
-    """A profile made on the baseline's spec against the baseline, under its schema and thresholds (as a batch's
-    verdict is made); `reference` saves parsing the baseline's profile again."""
+    """A profile made on the baseline's spec against the baseline, under its schema and thresholds and its source's
+    privacy check (as a batch's verdict is made); `reference` saves parsing the baseline's profile again."""
     thresholds = Thresholds.from_dict(baseline.thresholds) if baseline.thresholds else None
     return compare(profile, reference or Profile.from_json(baseline.profile), schema=Schema.from_dict(baseline.schema),
-                   thresholds=thresholds, environment=environment)
+                   thresholds=thresholds, environment=environment, privacy=baseline.source.privacy_check)
 
 
 def report_json(report) -> dict:
@@ -339,7 +348,8 @@ def _report(batch: Batch, baseline: Baseline):
     reference = Profile.from_json(baseline.profile)
     profile = profiling.fold(profiling.frame_profiles(
         data_path(batch.columnar), reference.spec,
-        corrections=profiling.Corrections(profiling.feedback_labels(batch))), reference.spec)
+        corrections=profiling.Corrections(profiling.feedback_labels(batch)), privacy=_privacy_on(batch.source)),
+        reference.spec)
     return profile, _compare(profile, reference, baseline)
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from .columns import category_codes, vocab_lookup
 from .features import FeatureProfile
+from .privacy import PrivacyCounts, mask_examples, scan
 from .sketches import DistinctCount
 from .spec import CATEGORICAL, ProfileSpec
 
@@ -25,9 +26,15 @@ def _top_examples(counter: Counter) -> dict[str, int]:
 
 @dataclass
 class CategoricalProfile(FeatureProfile):
-    """hist[i] counts vocabulary entry i; the last slot counts every other present value."""
+    """hist[i] counts vocabulary entry i; the last slot counts every other present value.
+
+    `privacy` (None when the privacy check was off) counts the personal data found (validation/stats/privacy.py).
+    Any example that is personal data is kept masked; a feature whose share of personal data reaches the floor keeps
+    no raw value at all: no example, and its distinct count drops its exact values (the HLL estimate only).
+    """
 
     other_examples: dict[str, int]
+    privacy: PrivacyCounts | None = None
 
     kind = CATEGORICAL
 
@@ -35,20 +42,32 @@ class CategoricalProfile(FeatureProfile):
         """Profile of both inputs; counts exact, other_examples the top names of each side."""
         examples = Counter(self.other_examples)
         examples.update(other.other_examples)
-        return CategoricalProfile(
-            **self._merge_common(other), other_examples=_top_examples(examples)
-        )
+        privacy = other.privacy if self.privacy is None else self.privacy.merge(other.privacy)
+        return _without_personal(CategoricalProfile(
+            **self._merge_common(other), other_examples=_top_examples(examples), privacy=privacy
+        ))
 
     def to_dict(self) -> dict:
-        """Plain JSON-ready form."""
+        """Plain JSON-ready form ("privacy" only when the check ran)."""
         d = self._common_dict()
         d["other_examples"] = dict(self.other_examples)
+        if self.privacy is not None:
+            d["privacy"] = self.privacy.to_dict()
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> CategoricalProfile:
-        """Inverse of to_dict."""
-        return cls(**cls._common_fields(d), other_examples=dict(d["other_examples"]))
+        """Inverse of to_dict (profiles from before the privacy check have no "privacy")."""
+        privacy = PrivacyCounts.from_dict(d["privacy"]) if d.get("privacy") is not None else None
+        return cls(**cls._common_fields(d), other_examples=dict(d["other_examples"]), privacy=privacy)
+
+
+def _without_personal(fp: CategoricalProfile) -> CategoricalProfile:
+    """A profile whose feature is flagged as personal data keeps none of its raw values."""
+    if fp.privacy is not None and fp.privacy.flagged:
+        fp.other_examples = {}
+        fp.distinct.exact = None
+    return fp
 
 
 def profile_categorical(
@@ -56,8 +75,13 @@ def profile_categorical(
     vocab: tuple[str, ...],
     spec: ProfileSpec,
     y: np.ndarray | None = None,
+    *,
+    privacy: bool = True,
 ) -> CategoricalProfile:
-    """Profile a column of labels/strings; None, NaN and "" are missing, never a category."""
+    """Profile a column of labels/strings; None, NaN and "" are missing, never a category.
+
+    With `privacy`, the distinct values are checked for personal data (a sample of them) and examples masked.
+    """
     codes, uniques = category_codes(series)
     n_uniques = len(uniques)
     lut = vocab_lookup(uniques, vocab)
@@ -85,11 +109,13 @@ def profile_categorical(
     unseen = Counter(
         {u: int(c) for u, c, slot in zip(uniques, counts, lut) if c > 0 and slot == len(vocab)}
     )
-    return CategoricalProfile(
+    examples = _top_examples(unseen)
+    return _without_personal(CategoricalProfile(
         count=int(shifted.size),
         missing=int(per_unique[0]),
         hist=hist,
         label_hist=table,
         distinct=distinct,
-        other_examples=_top_examples(unseen),
-    )
+        other_examples=mask_examples(examples) if privacy else examples,
+        privacy=scan(uniques, counts) if privacy else None,
+    ))

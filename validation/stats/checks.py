@@ -142,9 +142,10 @@ class FeatureCheck:
             noise = m.unseen_share_noise(unseen, batch.present, self.th.alpha)
         mv = self.metric("out_of_domain", share, noise)
         if share > 0 and mv.exceeded:
+            # A feature of personal data keeps no example (privacy.py): then none is quoted.
             examples = ", ".join(repr(v) for v in list(batch.other_examples)[:3])
             self.flag(OUT_OF_DOMAIN, "out_of_domain", mv, ERROR,
-                      f"{share:.1%} of {self.name} outside its domain (e.g. {examples})")
+                      f"{share:.1%} of {self.name} outside its domain" + (f" (e.g. {examples})" if examples else ""))
 
     def distribution(self, base: FeatureProfile, batch: FeatureProfile, spec) -> None:
         """Distances between the binned distributions, and sketch metrics for numbers."""

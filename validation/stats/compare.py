@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import metrics as m
 from .checks import FeatureCheck
+from .privacy import personal_data_anomalies
 from .profile import Profile
 from .report import (
     CONCEPT_DRIFT,
@@ -28,12 +29,15 @@ def compare(
     schema: Schema | None = None,
     thresholds: Thresholds | None = None,
     environment: str | None = None,
+    privacy: str = "error",
 ) -> Report:
     """Check a batch against the baseline: schema, per-feature drift, label and concept drift.
 
     `environment` (TFDV's idea): which of the schema's features the batch must carry. By default a
     batch that carries labels is training data and one without any is serving data (production
     records waiting for their labels), in which the label is not expected (infer_schema's default).
+    `privacy` (the source's setting): a text feature of the batch whose share of personal data reaches
+    the floor is an anomaly of this severity, "error" or "warn"; "off" reports none (privacy.py).
     """
     if batch.spec != baseline.spec:
         raise ValueError("profile the batch with the baseline's spec (profile.spec)")
@@ -61,6 +65,7 @@ def compare(
         if name not in schema.features and name != baseline.spec.label:
             anomalies.append(Anomaly(UNEXPECTED_FEATURE, name, "presence", None, None, WARNING,
                                      f"{name} is not in the schema"))
+    anomalies += personal_data_anomalies(batch, privacy)
     labels_known = baseline.has_labels and batch.has_labels and label is not None
     label_moved, concept, conditional = False, [], []
     if labels_known:

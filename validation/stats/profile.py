@@ -110,14 +110,17 @@ def profile_frame(
     spec: ProfileSpec | None = None,
     label: str | None = None,
     workers: int | None = None,
+    privacy: bool = True,
 ) -> Profile:
     """Profile one frame; without a spec the frame is the baseline and fixes its own binning.
 
     Columns are profiled on `workers` threads (default: one per CPU, at most 4); numpy sorts
     and Arrow hashing release the GIL, so on two cores this is close to twice as fast.
+    `privacy` (the source's choice, never the spec's): check text features for personal data
+    (validation/stats/privacy.py); off, nothing is checked and raw values are kept as before.
     """
     if spec is None:
-        spec = spec_from_frame(df, label=label)
+        spec = spec_from_frame(df, label=label, privacy=privacy)
     y = grouping = None
     if spec.label is not None and spec.label in df.columns:
         y = label_codes(df[spec.label], spec.label_classes)
@@ -129,7 +132,9 @@ def profile_frame(
         fs = _feature_spec(spec, name, col)
         if fs.kind == NUMERIC:
             return profile_numeric(numeric_values(col), fs.edges, spec, y, grouping)
-        return profile_categorical(col, fs.vocab, spec, None if name == spec.label else y)
+        if name == spec.label:
+            return profile_categorical(col, fs.vocab, spec, privacy=False)
+        return profile_categorical(col, fs.vocab, spec, y, privacy=privacy)
 
     workers = workers or min(4, os.cpu_count() or 1)
     if workers > 1 and len(df.columns) > 1:
@@ -146,14 +151,15 @@ def profile_chunks(
     spec: ProfileSpec | None = None,
     label: str | None = None,
     workers: int | None = None,
+    privacy: bool = True,
 ) -> Profile:
     """Profile a stream of frames one at a time; without a spec the first chunk fixes the bins."""
     total: Profile | None = None
     for chunk in chunks:
         if spec is None:
-            spec = spec_from_frame(chunk, label=label)
+            spec = spec_from_frame(chunk, label=label, privacy=privacy)
         # Fold as we go so memory holds one chunk and one running profile, never the stream.
-        part = profile_frame(chunk, spec=spec, workers=workers)
+        part = profile_frame(chunk, spec=spec, workers=workers, privacy=privacy)
         total = part if total is None else total.merge(part)
     if total is None:
         if spec is None:
@@ -217,7 +223,8 @@ def profile_parquet(
     label: str | None = None,
     batch_rows: int = PARQUET_BATCH_ROWS,
     workers: int | None = None,
+    privacy: bool = True,
 ) -> Profile:
     """Profile a Parquet file batch by batch so memory stays bounded by one batch."""
     chunks = iter_parquet(path, batch_rows=batch_rows)
-    return profile_chunks(chunks, spec=spec, label=label, workers=workers)
+    return profile_chunks(chunks, spec=spec, label=label, workers=workers, privacy=privacy)

@@ -22,6 +22,7 @@ MISSING_RATE = "missing_rate_change"
 DRIFT = "distribution_drift"
 LABEL_DRIFT = "label_drift"
 CONCEPT_DRIFT = "concept_drift"
+PERSONAL_DATA = "personal_data"
 
 # Shift types.
 NO_SHIFT = "none"

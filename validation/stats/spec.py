@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .columns import category_codes, numeric_values
+from .privacy import scan_series
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
@@ -116,9 +117,14 @@ def spec_from_frame(
     label: str | None = None,
     n_bins: int = 20,
     top_k: int = 100,
+    privacy: bool = True,
     **sketch_options,
 ) -> ProfileSpec:
-    """Derive the baseline's binning from a frame (or a sample of it): quantile edges, top-K."""
+    """Derive the baseline's binning from a frame (or a sample of it): quantile edges, top-K.
+
+    With `privacy`, a text feature whose share of personal data reaches the floor (privacy.py) gets no
+    vocabulary, so no raw value of it is kept in the spec: every value of it is counted as "other".
+    """
     features = {}
     for name in df.columns:
         col = df[name]
@@ -126,6 +132,8 @@ def spec_from_frame(
             features[name] = FeatureSpec(CATEGORICAL, vocab=top_categories(col, top_k))
         elif kind_of(col) == NUMERIC:
             features[name] = FeatureSpec(NUMERIC, edges=quantile_edges(numeric_values(col), n_bins))
+        elif privacy and scan_series(col).flagged:
+            features[name] = FeatureSpec(CATEGORICAL)
         else:
             features[name] = FeatureSpec(CATEGORICAL, vocab=top_categories(col, top_k))
     # A reference without its label column has no classes: label and concept drift cannot be checked.

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from collection import services
-from collection.models import Source
+from collection.models import PrivacyPolicy, Source
 
 
 class Command(BaseCommand):
@@ -18,12 +18,16 @@ class Command(BaseCommand):
                             help="How often a batch should arrive; longer silence is an outage.")
         parser.add_argument("--from-model", action="store_true", help="Its data is another model's output.")
         parser.add_argument("--description", default="")
+        parser.add_argument("--privacy-check", choices=PrivacyPolicy.values, default=PrivacyPolicy.ERROR,
+                            help="Personal data in a batch is an error (default), a warning, or not checked (off).")
 
-    def handle(self, *args, name, kind, expected_interval_minutes, from_model, description, **options):
+    def handle(self, *args, name, kind, expected_interval_minutes, from_model, description, privacy_check,
+               **options):
         interval = timedelta(minutes=expected_interval_minutes) if expected_interval_minutes else None
         try:
             source = services.source_create(name=name, kind=kind, expected_interval=interval,
-                                            from_model=from_model, description=description)
+                                            from_model=from_model, description=description,
+                                            privacy_check=privacy_check)
         except ValidationError as exc:
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
         _, raw = services.source_key_create(source=source, name="initial")
