@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from validation.stats import Profile, compare, infer_schema, profile_chunks, profile_frame, spec_from_frame
-from validation.stats import privacy
+from validation.stats import Profile, compare, infer_schema, privacy, profile_chunks, profile_frame, spec_from_frame
 from validation.stats.privacy import PRIVACY_MIN_SHARE, classify, detect
 
 # --- generated personal data, one generator per kind
@@ -247,7 +246,6 @@ def test_merged_chunk_profiles_count_what_one_pass_counts():
 
 
 def test_a_frame_with_many_distinct_values_is_checked_on_a_bounded_deterministic_sample():
-    rng = np.random.default_rng(7)
     n = 20_000
     values = [f"user{i}@example.com" if i % 4 == 0 else f"item-{i}" for i in range(n)]  # 25% emails, all distinct
     frame = pd.DataFrame({"contact": values, "phone": [f"+44 20 7946 {i % 10_000:04d}" for i in range(n)]})
