@@ -2,7 +2,6 @@
 import orjson
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, pagination, status
@@ -21,6 +20,7 @@ from .serializers import (
     feedback_events_parse,
 )
 from .storage import BodyTooLarge, NotGzip
+from .timestamps import TimestampInvalid, timestamp_parse
 
 FORMATS = {
     "application/json": "json",
@@ -146,9 +146,10 @@ class BatchCollection(APIView):
         bounds = {}
         for name in ("received_after", "received_before"):
             if params.get(name):
-                bounds[name] = parse_datetime(params[name])
-                if bounds[name] is None:
-                    raise PayloadRejected(f"{name} is not an ISO 8601 date-time", field=name, value=params[name])
+                try:
+                    bounds[name] = timestamp_parse(params[name])  # without a zone, UTC
+                except TimestampInvalid as exc:
+                    raise PayloadRejected(f"{name} {exc}", field=name, value=params[name]) from None
         batches = selectors.batch_list(source=source, status=state, **bounds)
         paginator = BatchPagination()
         page = paginator.paginate_queryset(batches, request, view=self)

@@ -6,6 +6,7 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, throttling
@@ -45,10 +46,14 @@ class SourcePrincipal:
         return self.username
 
 
-# Keys are looked up in the shared cache (Redis) before the database: every API request needs one.
-# Only a cache all web processes share is used, so that revoking (which deletes the entry) takes
-# effect everywhere at once; the per-process cache of the embedded demo is not.
-KEY_CACHE_SECONDS = 60
+# Keys (and raters' tokens, labeling/auth.py) are looked up in the shared cache (Redis) before the
+# database: every API request needs one. Only a cache all web processes share is used; the per-process
+# cache of the embedded demo is not. Each entry carries the credentials generation, a counter in Redis
+# that every revocation, deletion or deactivation bumps (`credentials_changed`): an entry of an older
+# generation is not used. The generation is read *before* the database, so a lookup that raced a
+# revocation stores its (old) answer under the old generation, and the next request asks the database.
+CREDENTIALS_CACHE_SECONDS = 60
+GENERATION = "sieve:auth:generation"
 
 
 def _key_cache_name(hashed: str) -> str:
@@ -59,26 +64,58 @@ def _shared_cache() -> bool:
     return "RedisCache" in settings.CACHES["default"]["BACKEND"]
 
 
-def _cached_key(hashed: str):
+def credentials_cached(name: str) -> tuple[int | None, object]:
+    """(generation, value) for a cache entry of credentials: the value is None unless it was stored under
+    the current generation; the generation is None when the cache is not shared or not reachable."""
     if not _shared_cache():
-        return None
+        return None, None
     try:
-        return cache.get(_key_cache_name(hashed))
-    except Exception:
-        return None
+        found = cache.get_many([GENERATION, name])
+    except Exception:  # the cache is down: the database still answers
+        return None, None
+    generation = found.get(GENERATION, 0)
+    entry = found.get(name)
+    return generation, (entry[1] if entry is not None and entry[0] == generation else None)
 
 
-def _cache_key(key) -> None:
-    if _shared_cache():
+def credentials_cache(name: str, generation: int | None, value) -> None:
+    """Store `value` (read from the database after `generation` was read) for the next requests."""
+    if generation is None:
+        return
+    try:
+        cache.set(name, (generation, value), CREDENTIALS_CACHE_SECONDS)
+    except Exception as exc:
+        log.warning("could not cache credentials: %s", exc)
+
+
+def _bump_generation() -> None:
+    try:
         try:
-            cache.set(_key_cache_name(key.hashed), key, KEY_CACHE_SECONDS)
-        except Exception as exc:
-            log.warning("could not cache an API key: %s", exc)
+            cache.incr(GENERATION)
+        except ValueError:  # not there yet (or evicted)
+            if not cache.add(GENERATION, 1, timeout=None):
+                cache.incr(GENERATION)
+    except Exception as exc:
+        log.error("could not invalidate cached credentials (they expire within %ss): %s",
+                  CREDENTIALS_CACHE_SECONDS, exc)
 
 
-def key_forget(hashed: str) -> None:
-    """Drop a key from the cache, so that a revocation is seen by the next request."""
-    cache.delete(_key_cache_name(hashed))
+def credentials_changed() -> None:
+    """A key was revoked or deleted, a user deactivated or a token deleted: no cached answer is used again.
+
+    Bumped at once (this transaction's own requests, and callers outside one) and again after the commit:
+    a request that read the database before the commit would otherwise cache its answer under the new
+    generation.
+    """
+    if _shared_cache():
+        _bump_generation()
+        transaction.on_commit(_bump_generation)
+
+
+def key_changed(sender, **kwargs) -> None:
+    """Receiver of a SourceKey's post_save and post_delete (the admin revokes or deletes keys, deleting a
+    source deletes its keys): cached keys are looked up again."""
+    credentials_changed()
 
 
 class SourceKeyAuthentication(authentication.BaseAuthentication):
@@ -95,11 +132,11 @@ class SourceKeyAuthentication(authentication.BaseAuthentication):
         from .models import SourceKey
 
         hashed = key_hash(header[1].decode(errors="replace"))
-        key = _cached_key(hashed)
+        generation, key = credentials_cached(_key_cache_name(hashed))
         if key is None:
             key = SourceKey.objects.select_related("source").filter(hashed=hashed).first()
             if key is not None:
-                _cache_key(key)
+                credentials_cache(_key_cache_name(hashed), generation, key)
         if key is None:
             raise exceptions.AuthenticationFailed("Unknown API key.")
         if not key.is_active:
@@ -109,7 +146,7 @@ class SourceKeyAuthentication(authentication.BaseAuthentication):
         if key.last_used_at is None or now - key.last_used_at > settings.SIEVE_KEY_LAST_USED_RESOLUTION:
             SourceKey.objects.filter(pk=key.pk).update(last_used_at=now)
             key.last_used_at = now
-            _cache_key(key)
+            credentials_cache(_key_cache_name(hashed), generation, key)
         return SourcePrincipal(key), key
 
     def authenticate_header(self, request):

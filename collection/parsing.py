@@ -11,9 +11,11 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 import orjson
+
+from .timestamps import TimestampInvalid, timestamp_parse
 
 RECORD_FIELDS = ("external_id", "features", "observed_at", "label")
 # Columns the columnar copy adds beside the features; features may not use these names.
@@ -182,11 +184,9 @@ class RecordChecker:
         if not isinstance(value, str):
             self.fail("observed_at must be an ISO 8601 string", line, "observed_at", value)
         try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            self.fail("observed_at is not an ISO 8601 date-time", line, "observed_at", value)
-        # A time without a zone is taken as UTC, as documented in the README.
-        moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+            moment = timestamp_parse(value)  # a time without a zone is taken as UTC, as documented in the README
+        except TimestampInvalid as exc:
+            self.fail(f"observed_at {exc}", line, "observed_at", value)
         self._last_moment = (value, moment)
         return moment
 

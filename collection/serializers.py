@@ -1,6 +1,5 @@
 """API input and output shapes of the collection app."""
 import math
-from datetime import datetime, timezone
 
 from rest_framework import serializers
 from rest_framework.reverse import reverse
@@ -8,6 +7,7 @@ from rest_framework.reverse import reverse
 from .api_errors import PayloadRejected
 from .models import Batch, FeedbackEvent
 from .parsing import NUL_MESSAGE, nul_field
+from .timestamps import TimestampInvalid, timestamp_parse
 
 MAX_FEEDBACK_EVENTS = 1000
 FEEDBACK_FIELDS = {"external_id", "signal", "value", "actor", "occurred_at", "idempotency_key"}
@@ -108,16 +108,16 @@ def feedback_events_parse(data, *, nul_possible: bool = True) -> list[dict]:
                                   index=index, field="value")
         moment = _text(event, "occurred_at", index, required=True, limit=64)
         try:
-            occurred_at = datetime.fromisoformat(moment)
-        except ValueError:
-            raise PayloadRejected(f"event {index}: occurred_at is not an ISO 8601 date-time", index=index,
-                                  field="occurred_at", value=moment) from None
+            occurred_at = timestamp_parse(moment)  # without a zone, UTC
+        except TimestampInvalid as exc:
+            raise PayloadRejected(f"event {index}: occurred_at {exc}", index=index, field="occurred_at",
+                                  value=moment) from None
         out.append({
             "external_id": _text(event, "external_id", index, required=True, limit=200),
             "signal": _text(event, "signal", index, required=True, limit=100),
             "value": value,
             "actor": _text(event, "actor", index, required=False, limit=500),
-            "occurred_at": occurred_at if occurred_at.tzinfo else occurred_at.replace(tzinfo=timezone.utc),
+            "occurred_at": occurred_at,
             "idempotency_key": _text(event, "idempotency_key", index, required=False, limit=200),
         })
     return out

@@ -13,7 +13,7 @@ from django.db.models import Exists, F, OuterRef, Subquery
 from django.utils import timezone
 
 from . import signals
-from .auth import key_forget, key_generate
+from .auth import credentials_changed, key_generate
 from .columnar import NdjsonParquetCopy, ParquetCopy
 from .models import Batch, BatchTransition, FeedbackEvent, PrivacyPolicy, Record, Source, SourceKey
 from .parsing import PayloadError, PayloadParser
@@ -56,7 +56,7 @@ def source_key_create(*, source: Source, name: str = "", created_by=None, rate: 
 def source_key_revoke(*, key: SourceKey) -> SourceKey:
     """Revoke a key at once; requests with it get 401 from now on."""
     SourceKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    key_forget(key.hashed)
+    credentials_changed()
     key.refresh_from_db()
     return key
 

@@ -7,11 +7,9 @@ import base64
 import binascii
 import tempfile
 from datetime import timedelta
-from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.http import FileResponse, StreamingHttpResponse
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status
@@ -21,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from collection.api_errors import PayloadRejected, error_response
+from collection.timestamps import TimestampInvalid, timestamp_parse
 
 from . import selectors
 from .api import PEOPLE, refused
@@ -121,13 +120,9 @@ class ProjectLabels(StaffView):
         since = None
         if params.get("since"):
             try:
-                since = parse_datetime(params["since"])
-            except ValueError:
-                since = None
-            if since is None:
-                raise PayloadRejected("since is an ISO 8601 date-time", field="since", value=params["since"])
-            if since.tzinfo is None:
-                since = since.replace(tzinfo=dt_timezone.utc)  # without a zone, UTC, as everywhere in the API
+                since = timestamp_parse(params["since"])  # without a zone, UTC, as everywhere in the API
+            except TimestampInvalid as exc:
+                raise PayloadRejected(f"since {exc}", field="since", value=params["since"]) from None
         undone = (params.get("include_undone") or "true").lower()
         if undone not in ("true", "false", "1", "0"):
             raise PayloadRejected("include_undone is true or false", field="include_undone", value=undone)

@@ -1,45 +1,38 @@
 """Raters' API tokens on the wire: DRF's `Authorization: Token <key>`, looked up in the shared cache first.
 
 Every labeling request authenticates, and the database lookup of DRF's TokenAuthentication costs more
-than the rest of a `next`. As for source keys (collection/auth.py), only a cache that all web
-processes share (Redis) is used, so rotating a token, which drops its entry, takes effect at once.
+than the rest of a `next`. As for source keys (collection/auth.py), only a cache that all web processes
+share (Redis) is used, and its entries carry the credentials generation: deleting a token (rotation),
+deactivating or deleting a user bumps it, so the next request on every web process asks the database.
 """
-from django.conf import settings
-from django.core.cache import cache
 from rest_framework import authentication, exceptions
 
-TOKEN_CACHE_SECONDS = 60
-
-
-def _shared() -> bool:
-    return "RedisCache" in settings.CACHES["default"]["BACKEND"]
+from collection.auth import credentials_cache, credentials_cached, credentials_changed
 
 
 def _name(key: str) -> str:
     return f"sieve:token:{key}"
 
 
-def token_forget(key: str) -> None:
-    """Drop a token from the cache, so that its rotation is seen by the next request."""
-    if _shared():
-        cache.delete(_name(key))
+def token_changed(sender, **kwargs) -> None:
+    """Receiver of a Token's post_delete (rotation) and a user's post_delete: cached tokens are looked up again."""
+    credentials_changed()
+
+
+def user_saved(sender, created=False, update_fields=None, **kwargs) -> None:
+    """Receiver of a user's post_save: unless the user is new or only other fields were saved (a login's
+    `last_login`), cached tokens are looked up again, so a deactivated user's token is refused by the next
+    request."""
+    if not created and (update_fields is None or "is_active" in update_fields):
+        credentials_changed()
 
 
 class RaterTokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key):
-        user = None
-        if _shared():
-            try:
-                user = cache.get(_name(key))
-            except Exception:  # the cache is down: the database still answers
-                user = None
+        generation, user = credentials_cached(_name(key))
         if user is None:
             user, _ = super().authenticate_credentials(key)
-            if _shared():
-                try:
-                    cache.set(_name(key), user, TOKEN_CACHE_SECONDS)
-                except Exception:
-                    pass
+            credentials_cache(_name(key), generation, user)
         if not user.is_active:
             raise exceptions.AuthenticationFailed("User inactive or deleted.")
         return user, key

@@ -1,9 +1,10 @@
 """The training-set form of the pages: name, what feeds the set, the label policy and the split rule, written
 as an admin types them (`train 0.8, test 0.2`); the services decide whether the rule makes sense."""
-import datetime as dt
 import re
 
 from django import forms
+
+from collection.timestamps import TimestampInvalid, timestamp_parse
 
 from .models import GateOn, SplitKind, TrainingSet, Unlabeled
 
@@ -109,9 +110,9 @@ class TrainingSetForm(forms.ModelForm):
         for name, value in _pairs(self.cleaned_data["split_cutoffs"]):
             if value:
                 try:
-                    dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-                except ValueError:
-                    raise forms.ValidationError(f"{name}: {value} is not a date or time (YYYY-MM-DD[THH:MM]).")
+                    timestamp_parse(value)
+                except TimestampInvalid as exc:
+                    raise forms.ValidationError(f"{name}: {value} {exc} (YYYY-MM-DD[THH:MM]).") from None
             pairs.append([name, value or None])
         return pairs
 

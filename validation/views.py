@@ -5,13 +5,14 @@ import datetime as dt
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from collection.models import Batch, Source
 from collection.storage import data_path
+from collection.timestamps import TimestampInvalid, TimestampOutOfRange, day_minus, day_parse
 
 from . import selectors, services
 from .forms import BaselineEditForm
@@ -21,21 +22,35 @@ from .models import Baseline, ValidationRun
 CHARTS_PER_PAGE = 12
 DEFAULT_DAYS = 90
 MAX_DAYS = 731
+REVIEW_DECISIONS = ("approve", "reject")
 
 
-def _day(text: str | None):
+class DayOutOfRange(ValueError):
+    """A page's `from` or `to` is a day outside the accepted range (collection.timestamps): answered 400."""
+
+
+def _day(request, name: str):
+    """The day in the query's `name`, or None when there is none or it is not a day (the default is used)."""
+    text = request.GET.get(name)
     try:
-        return dt.date.fromisoformat(text) if text else None
-    except ValueError:
+        return day_parse(text) if text else None
+    except TimestampOutOfRange as exc:
+        raise DayOutOfRange(f"{name}={text} {exc}.") from None
+    except TimestampInvalid:
         return None
 
 
 def _date_range(request) -> tuple[dt.date, dt.date]:
-    """`from` and `to` (YYYY-MM-DD, UTC days, both included); by default the last 90 days."""
-    end = _day(request.GET.get("to")) or timezone.now().date()
-    start = _day(request.GET.get("from")) or end - dt.timedelta(days=DEFAULT_DAYS - 1)
+    """`from` and `to` (YYYY-MM-DD, UTC days, both included); by default the last 90 days.
+    A day outside the accepted range raises DayOutOfRange."""
+    end = _day(request, "to") or timezone.now().date()
+    start = _day(request, "from") or day_minus(end, DEFAULT_DAYS - 1)
     start, end = min(start, end), max(start, end)
-    return max(start, end - dt.timedelta(days=MAX_DAYS - 1)), end
+    return max(start, day_minus(end, MAX_DAYS - 1)), end
+
+
+def _out_of_range(exc: DayOutOfRange) -> HttpResponseBadRequest:
+    return HttpResponseBadRequest(f"Cannot show this range: {exc}", content_type="text/plain; charset=utf-8")
 
 
 def _page(request, items, per_page: int, param: str = "page"):
@@ -76,7 +91,13 @@ def batch_page(request, pk: int):
 @staff_member_required
 @require_POST
 def batch_review(request, pk: int):
-    approve = request.POST.get("decision") == "approve"
+    """Approve or reject a quarantined batch; any other `decision` is a 400 that changes nothing."""
+    get_object_or_404(Batch.objects.only("pk"), pk=pk)
+    decision = request.POST.get("decision")
+    if decision not in REVIEW_DECISIONS:
+        return HttpResponseBadRequest(f"Unknown decision {decision!r}: it must be 'approve' or 'reject'.",
+                                      content_type="text/plain; charset=utf-8")
+    approve = decision == "approve"
     try:
         services.batch_review(batch_id=pk, user=request.user, approve=approve,
                               comment=request.POST.get("comment", "").strip())
@@ -90,6 +111,7 @@ def batch_review(request, pk: int):
 @staff_member_required
 @require_POST
 def batch_make_baseline(request, pk: int):
+    get_object_or_404(Batch.objects.only("pk"), pk=pk)
     try:
         baseline = services.batch_make_baseline(batch_id=pk, user=request.user)
     except services.ReviewError as exc:
@@ -131,7 +153,10 @@ def sources_list(request):
 @staff_member_required
 def source_page(request, pk: int):
     source = get_object_or_404(Source, pk=pk)
-    start, end = _date_range(request)
+    try:
+        start, end = _date_range(request)
+    except DayOutOfRange as exc:
+        return _out_of_range(exc)
     activity = selectors.source_days(source, start=start, end=end)
     return render(request, "validation/source.html", {
         "source": source, "start": start, "end": end, "activity": activity,
@@ -159,7 +184,10 @@ def drift_page(request, pk: int):
     chosen = request.GET.get("baseline")
     baseline = next((b for b in baselines if str(b.pk) == chosen), None) \
         or next((b for b in baselines if b.is_active), None) or (baselines[0] if baselines else None)
-    start, end = _date_range(request)
+    try:
+        start, end = _date_range(request)
+    except DayOutOfRange as exc:
+        return _out_of_range(exc)
     context = {"source": source, "baselines": baselines, "baseline": baseline, "start": start, "end": end}
     if baseline is not None:
         features, days = selectors.drift_features(baseline, start=start, end=end)

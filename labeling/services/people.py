@@ -10,7 +10,6 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from rest_framework.authtoken.models import Token
 
-from ..auth import token_forget
 from ..models import LabelingProject, Membership, Rater
 from .errors import NotAllowed
 
@@ -71,8 +70,7 @@ def user_token(*, user, rotate: bool = False) -> str:
     with transaction.atomic():
         if rotate:
             for old in Token.objects.filter(user=user):
-                old.delete()
-                transaction.on_commit(lambda key=old.key: token_forget(key))
+                old.delete()  # its cached entry is dropped by labeling.auth.token_changed
         token, _ = Token.objects.get_or_create(user=user)
     return token.key
 

@@ -233,3 +233,24 @@ def test_the_batch_page_shows_each_sketch_metrics_proven_bound(admin_client, sou
     caption = html[html.index("<figcaption", html.index("<h3>amount")):]
     caption = caption[:caption.index("</figcaption>")]
     assert f"± {metrics['ks']['error']:.4f}" in caption and "js 0." in caption and "± 0.0000" not in caption
+
+
+@pytest.mark.parametrize("decision", [None, "APPROVE", "approved", "", "reject "])
+def test_a_review_with_an_unknown_decision_is_refused_and_changes_nothing(admin_client, source, tmp_path, decision):
+    batch = quarantined_batch(source, tmp_path)
+    data = {"comment": "x"} if decision is None else {"decision": decision, "comment": "x"}
+    answer = admin_client.post(f"/quality/batches/{batch.pk}/review", data)
+    assert answer.status_code == 400
+    assert "approve" in answer.content.decode() and "reject" in answer.content.decode()
+    batch.refresh_from_db()
+    assert batch.status == "quarantined"
+    assert admin_client.post(f"/quality/batches/{batch.pk}/review", {"decision": "approve"}).status_code == 302
+    batch.refresh_from_db()
+    assert batch.status == "admitted"
+
+
+def test_reviewing_a_missing_batch_is_a_404(admin_client, db):
+    assert admin_client.post("/quality/batches/999999/review", {"decision": "reject"}).status_code == 404
+    assert admin_client.post("/quality/batches/999999/review", {"decision": "approve"}).status_code == 404
+    assert admin_client.post("/quality/batches/999999/make-baseline").status_code == 404
+

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
 
 from django.db import transaction
+
+from collection.timestamps import TimestampInvalid, timestamp_parse
 
 from ..build.derived import FORMATS
 from ..models import GateOn, SplitKind, TrainingSet, TrainingSetVersion, Unlabeled
@@ -55,11 +56,9 @@ def _check_cutoffs(pairs) -> None:
                                        field="split_cutoffs", value=cutoff)
             continue
         try:
-            moment = datetime.fromisoformat(cutoff)
-        except (TypeError, ValueError):
-            raise SplitRuleInvalid(f"split {name!r}: {cutoff!r} is not an ISO 8601 time", field="split_cutoffs",
-                                   value=cutoff) from None
-        moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+            moment = timestamp_parse(cutoff)  # without a zone, UTC
+        except TimestampInvalid as exc:
+            raise SplitRuleInvalid(f"split {name!r}: {cutoff!r} {exc}", field="split_cutoffs", value=cutoff) from None
         if previous is not None and moment <= previous:
             raise SplitRuleInvalid(f"split {name!r}: cutoffs must increase", field="split_cutoffs", value=cutoff)
         previous = moment

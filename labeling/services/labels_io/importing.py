@@ -3,13 +3,13 @@ by content, counted in the items' slots, and the items they touch settled."""
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
 
 import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
 from collection.models import Record
+from collection.timestamps import TimestampInvalid, timestamp_parse
 
 from ...labels import InvalidLabel, LabelSpec, same_label
 from ...models import Annotation, Assignment, LabelingProject, Membership, QueueItem, Rater
@@ -231,17 +231,11 @@ def _source_of(name, sources: dict, line: int, check: _Check) -> int | None:
 def _moment(value, now: datetime, line: int, check: _Check) -> datetime | None:
     if value is None:
         return now
-    moment = None
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            moment = None
-    if moment is None:
-        check.add(line, "created_at", value, "invalid_timestamp", "created_at is an ISO 8601 date-time")
+    try:
+        moment = timestamp_parse(value)  # a time without a zone is UTC, as for records and feedback
+    except TimestampInvalid as exc:
+        check.add(line, "created_at", value, "invalid_timestamp", f"created_at {exc}")
         return None
-    # A time without a zone is UTC, as for records and feedback.
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt_timezone.utc)
     if moment > now + FUTURE_SKEW:
         check.add(line, "created_at", value, "invalid_timestamp", "created_at is in the future")
         return None
