@@ -154,6 +154,9 @@ class Batch(models.Model):
     error = models.TextField(blank=True)
     error_line = models.IntegerField(null=True, blank=True)
     attempts = models.IntegerField(default=0, help_text="How many times ingest claimed this batch.")
+    failures = models.PositiveSmallIntegerField(
+        default=0, help_text="Errors that will recur (the data, a bug, a worker lost) in pipeline steps since it "
+                             "was received or retried; at SIEVE_PIPELINE_MAX_FAILURES the batch fails.")
     validation_claim = models.CharField(max_length=32, blank=True, default="",
                                         help_text="The live validation claim's id while the batch is validating.")
     received_at = models.DateTimeField(default=timezone.now)

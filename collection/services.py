@@ -15,6 +15,8 @@ from django.utils import timezone
 from . import signals
 from .auth import credentials_changed, key_generate
 from .columnar import NdjsonParquetCopy, ParquetCopy
+from .errors import Refusal
+from .failures import batch_step_failed, describe, is_transient
 from .models import Batch, BatchTransition, FeedbackEvent, PrivacyPolicy, Record, Source, SourceKey
 from .parsing import PayloadError, PayloadParser
 from .storage import (
@@ -191,13 +193,15 @@ def batch_ingest(*, batch_id: int, actor: str = "task:ingest") -> Batch | None:
         if batch_transition(batch_id=batch.pk, from_status=Batch.Status.INGESTING, to_status=Batch.Status.FAILED,
                             actor=actor, note=str(exc), error=str(exc), error_line=exc.line,
                             where={"attempts": batch.attempts}):
-            transaction.on_commit(lambda: signals.batch_failed.send(sender=Batch, batch_id=batch.pk))
-    except BaseException:
-        # A database or disk fault: give the claim back so a retry (or the sweeper) can start over.
+            transaction.on_commit(lambda: signals.batch_failed.send(sender=Batch, batch_id=batch.pk, step="ingest"))
+    except BaseException as exc:
+        # A database or broker fault gives the claim back for a retry (or the sweeper); an error that will recur
+        # is counted and, at the limit, ends the batch `failed` with it (failures.py).
         partial.unlink(missing_ok=True)
         try:
-            batch_transition(batch_id=batch.pk, from_status=Batch.Status.INGESTING, to_status=Batch.Status.RECEIVED,
-                             actor=actor, note="ingest was interrupted; queued again", where={"attempts": batch.attempts})
+            batch_step_failed(batch_id=batch.pk, working=Batch.Status.INGESTING, back=Batch.Status.RECEIVED,
+                              actor=actor, step="ingest", reason=f"ingest: {describe(exc)}",
+                              transient=is_transient(exc), where={"attempts": batch.attempts})
         except Exception:
             log.exception("batch %s: could not release its claim; the sweeper will", batch.pk)
         raise
@@ -273,18 +277,43 @@ def _payload_records(batch: Batch):
                                  trusted=True)
 
 
-def batch_requeue_stalled(*, batch_id: int, actor: str = "task:sweeper") -> bool:
-    """Hand a batch whose worker vanished mid-ingest back to the queue (ingesting -> received).
+def batch_requeue_stalled(*, batch_id: int, actor: str = "task:sweeper") -> str:
+    """Hand a batch whose worker vanished mid-ingest back to the queue (ingesting -> received), counted as a
+    failure (failures.py): returns its new status, "" when it was left alone.
 
     A slow but living worker keeps its batch: it holds the ingest lock, which a killed worker's
     connection gives up when it drops.
     """
     with transaction.atomic():
         if _ingest_is_alive(batch_id):
-            return False
-        return batch_transition(batch_id=batch_id, from_status=Batch.Status.INGESTING,
-                                to_status=Batch.Status.RECEIVED, actor=actor,
-                                note="its worker is gone; queued again")
+            return ""
+        # A worker lost on a batch counts as a failure: a batch that kills its worker every time must end.
+        return batch_step_failed(batch_id=batch_id, working=Batch.Status.INGESTING, back=Batch.Status.RECEIVED,
+                                 actor=actor, step="ingest", reason="ingest: its worker is gone", transient=False)
+
+
+def batch_retry(*, batch_id: int, actor: str) -> str:
+    """Give a failed batch back to the pipeline after a fix: to `ingested` when its Parquet copy was written (it
+    failed in validation), else to `received`; its failures are forgotten. Returns where it starts again;
+    BatchNotFailed when it is not `failed`. The pipeline is enqueued after the commit (batch_retried)."""
+    batch = Batch.objects.filter(pk=batch_id).only("status", "columnar").first()
+    if batch is None or batch.status != Batch.Status.FAILED:
+        raise BatchNotFailed(f"batch {batch_id} is {batch.status if batch else 'unknown'}, not failed",
+                             field="status", value=batch.status if batch else None)
+    back = Batch.Status.INGESTED if batch.columnar else Batch.Status.RECEIVED
+    with transaction.atomic():
+        if not batch_transition(batch_id=batch_id, from_status=Batch.Status.FAILED, to_status=back, actor=actor,
+                                note="retried", failures=0, error="", error_line=None):
+            raise BatchNotFailed(f"batch {batch_id} is no longer failed", field="status")
+        transaction.on_commit(lambda: signals.batch_retried.send(sender=Batch, batch_id=batch_id, from_status=back))
+    return back
+
+
+class BatchNotFailed(Refusal):
+    """Only a failed batch can be retried."""
+
+    code = "not_failed"
+    status = 409
 
 
 # --- process feedback

@@ -18,8 +18,9 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from collection import services as collection_services
+from collection.failures import batch_step_failed
 from collection.models import Batch
-from collection.signals import batch_admitted, batch_received
+from collection.signals import batch_admitted, batch_received, batch_retried
 from collection.tasks import ingest_batch
 from labeling.selectors import batches_awaiting_route
 from labeling.tasks import route_batch
@@ -66,6 +67,11 @@ def _route_on_approval(sender, batch_id: int, actor: str = "", **kwargs) -> None
         pipeline_start(batch_id, from_status=Batch.Status.ADMITTED)
 
 
+@receiver(batch_retried)
+def _start_on_retry(sender, batch_id: int, from_status: str, **kwargs) -> None:
+    pipeline_start(batch_id, from_status=from_status)
+
+
 @shared_task(name="config.pipeline.sweep_stalled_batches")
 def sweep_stalled_batches() -> dict:
     """Re-enqueue batches the pipeline lost: a step never picked up (broker outage), or a worker died in one."""
@@ -74,17 +80,18 @@ def sweep_stalled_batches() -> dict:
     for batch in Batch.objects.stalled(now=now).only("pk", "status", "updated_at"):
         status = batch.status
         if status == Batch.Status.INGESTING:
-            if not collection_services.batch_requeue_stalled(batch_id=batch.pk):
-                continue
-            requeued, status = requeued + 1, Batch.Status.RECEIVED
+            status = collection_services.batch_requeue_stalled(batch_id=batch.pk)
         elif status == Batch.Status.VALIDATING:
-            # Validation writes nothing until its last transaction, so starting it over is safe.
-            if not collection_services.batch_transition(
-                    batch_id=batch.pk, from_status=status, to_status=Batch.Status.INGESTED, actor="task:sweeper",
-                    note="validation did not finish in time; queued again", validation_claim="",
-                    where={"updated_at__lt": now - settings.SIEVE_STALLED_AFTER}):
-                continue
-            requeued, status = requeued + 1, Batch.Status.INGESTED
+            # Validation writes nothing until its last transaction, so starting it over is safe. A worker lost
+            # on it counts as a failure, so a batch that kills its worker every time ends (failures.py).
+            status = batch_step_failed(
+                batch_id=batch.pk, working=status, back=Batch.Status.INGESTED, actor="task:sweeper",
+                step="validate", reason="validation did not finish in time", transient=False, validation_claim="",
+                where={"updated_at__lt": now - settings.SIEVE_STALLED_AFTER})
+        if status in ("", Batch.Status.FAILED):
+            continue
+        if batch.status != status:
+            requeued += 1
         # Touch it so the next sweep waits its turn again instead of piling up messages.
         with transaction.atomic():
             Batch.objects.filter(pk=batch.pk, status=status).update(updated_at=now)

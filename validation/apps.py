@@ -10,4 +10,4 @@ class ValidationConfig(AppConfig):
 
         from . import receivers
 
-        batch_failed.connect(receivers.alert_on_failed_ingest, dispatch_uid="validation.alert_on_failed_ingest")
+        batch_failed.connect(receivers.alert_on_failed_batch, dispatch_uid="validation.alert_on_failed_batch")

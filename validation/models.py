@@ -126,6 +126,7 @@ class Alert(models.Model):
         QUARANTINE = "quarantine", "Batch quarantined"
         WARN = "warn", "Batch admitted with warnings"
         INGEST_FAILED = "ingest_failed", "Ingest failed"
+        VALIDATION_FAILED = "validation_failed", "Validation failed"
         SILENT_SOURCE = "silent_source", "Source went silent"
         RATER_PAUSED = "rater_paused", "Rater paused for gold accuracy"
         VERSION_REVIEW = "version_review", "Training-set version held by its gate"

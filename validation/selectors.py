@@ -65,6 +65,12 @@ def quarantine_queue():
     return batch_rows(Batch.objects.filter(status=Batch.Status.QUARANTINED)).order_by("-received_at", "-id")
 
 
+def failed_batches():
+    """Batches that ended `failed` (a bad payload, or a step that kept failing), newest first, with their error."""
+    return (Batch.objects.filter(status=Batch.Status.FAILED).select_related("source")
+            .only("id", "received_at", "updated_at", "error", "error_line", "source__name").order_by("-updated_at", "-id"))
+
+
 # --- a batch against its baseline
 
 

@@ -16,8 +16,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from collection.columnar import ParquetCopy
+from collection.failures import batch_step_failed, describe, is_transient
 from collection.models import Batch, PrivacyPolicy, Source
 from collection.parsing import LABEL_COLUMN, PayloadParser
+from collection.services import batch_retry as batch_retry_failed
 from collection.services import batch_transition
 from collection.storage import data_path
 from collection.writers import chunks
@@ -286,13 +288,17 @@ def batch_validate_merge(*, plan: dict, parts: list[dict], actor: str) -> Batch 
         _chunks_remove(plan["folder"])
 
 
-def batch_validate_release(*, batch_id: int, actor: str, note: str, folder: str = "", claim: str | None = None) -> bool:
-    """Give a claim back (validating -> ingested) so a retry or the sweeper validates the batch again;
-    `folder` (a chunked plan's) is removed. With `claim`, only if that claim is still the live one."""
+def batch_validate_release(*, batch_id: int, actor: str, error: BaseException, folder: str = "",
+                           claim: str | None = None) -> str:
+    """A claimed validation failed with `error`: give the claim back (validating -> ingested) so a retry or the
+    sweeper validates the batch again, or, for an error that will recur, count it and at the limit end the batch
+    `failed` with it (collection/failures.py); `folder` (a chunked plan's) is removed. With `claim`, only if that
+    claim is still the live one. Returns the batch's new status, "" when the claim was no longer live."""
     if folder:
         _chunks_remove(folder)
-    return batch_transition(batch_id=batch_id, from_status=Batch.Status.VALIDATING, to_status=Batch.Status.INGESTED,
-                            actor=actor, note=note[:1000], where=_claimed(claim), validation_claim="")
+    return batch_step_failed(batch_id=batch_id, working=Batch.Status.VALIDATING, back=Batch.Status.INGESTED,
+                             actor=actor, step="validate", reason=f"validation: {describe(error)}",
+                             transient=is_transient(error), where=_claimed(claim), validation_claim="")
 
 
 def _claimed(claim: str | None) -> dict:
@@ -312,10 +318,9 @@ def _chunks_remove(folder: str) -> None:
 def _released_on_error(batch_id: int, actor: str, claim: str | None):
     try:
         yield
-    except BaseException:
-        # Give the claim back so a retry (or the sweeper) can validate it again.
-        batch_validate_release(batch_id=batch_id, actor=actor, note="validation was interrupted; queued again",
-                               claim=claim)
+    except BaseException as exc:
+        # Give the claim back so a retry (or the sweeper) can validate it again, or end the batch (failures.py).
+        batch_validate_release(batch_id=batch_id, actor=actor, error=exc, claim=claim)
         raise
 
 
@@ -446,6 +451,19 @@ def batch_review(*, batch_id: int, user, approve: bool, comment: str = "") -> Ba
     if not Batch.objects.filter(source_id=batch.source_id, status=Batch.Status.QUARANTINED).exists():
         alerts.alert_resolve(source_id=batch.source_id, kind=Alert.Kind.QUARANTINE)  # the queue is clear
     return batch
+
+
+def batch_retry(*, batch_id: int, user) -> str:
+    """A staff member gives a failed batch back to the pipeline after a fix (collection.services.batch_retry),
+    recorded in the audit log; once none of its source's batches is failed, the failure alerts are resolved.
+    Returns where the batch starts again."""
+    back = batch_retry_failed(batch_id=batch_id, actor=f"user:{user.get_username()}")
+    source_id = Batch.objects.only("source_id").get(pk=batch_id).source_id
+    _audit(actor=_actor(user), action="batch_retried", source_id=source_id, batch_id=batch_id, detail=back)
+    if not Batch.objects.filter(source_id=source_id, status=Batch.Status.FAILED).exists():
+        for kind in (Alert.Kind.INGEST_FAILED, Alert.Kind.VALIDATION_FAILED):
+            alerts.alert_resolve(source_id=source_id, kind=kind)
+    return back
 
 
 def batch_make_baseline(*, batch_id: int, user) -> Baseline:

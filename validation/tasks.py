@@ -29,13 +29,13 @@ def validate_batch(self, batch_id: int) -> int:
 
 
 class ClaimedStep(Task):
-    """A step working on a claimed batch: when it fails for good, the claim is given back."""
+    """A step working on a claimed batch: when it fails for good, the claim is given back (or the batch ends
+    failed, for an error that keeps recurring: collection/failures.py)."""
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         plan = kwargs["plan"]
         services.batch_validate_release(batch_id=plan["batch"], actor=ACTOR, folder=plan["folder"],
-                                        claim=plan.get("claim"),
-                                        note=f"{self.name.rsplit('.', 1)[-1]} failed ({exc!r}); queued again")
+                                        claim=plan.get("claim"), error=exc)
 
 
 @shared_task(bind=True, base=ClaimedStep, **PIPELINE_STEP)

@@ -11,13 +11,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from collection.models import Batch, Source
+from collection.services import BatchNotFailed
 from collection.storage import data_path
 from collection.timestamps import TimestampInvalid, TimestampOutOfRange, day_minus, day_parse
 
 from . import selectors, services
 from .forms import BaselineEditForm
 from .models import Baseline, ValidationRun
-
 
 CHARTS_PER_PAGE = 12
 DEFAULT_DAYS = 90
@@ -71,7 +71,8 @@ def _page(request, items, per_page: int, param: str = "page"):
 def quality_home(request):
     return render(request, "validation/home.html", {
         **selectors.quality_overview(), "queue": _page(request, selectors.quarantine_queue(), 50),
-        "alerts": _page(request, selectors.open_alerts(), 50, "alerts")})
+        "alerts": _page(request, selectors.open_alerts(), 50, "alerts"),
+        "failed": _page(request, selectors.failed_batches(), 20, "failed")})
 
 
 @staff_member_required
@@ -105,6 +106,20 @@ def batch_review(request, pk: int):
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Batch {pk} {'approved' if approve else 'rejected'}.")
+    return redirect("quality-batch", pk=pk)
+
+
+@staff_member_required
+@require_POST
+def batch_retry(request, pk: int):
+    """Give a failed batch back to the pipeline (after a fix)."""
+    get_object_or_404(Batch.objects.only("pk"), pk=pk)
+    try:
+        services.batch_retry(batch_id=pk, user=request.user)
+    except BatchNotFailed as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Batch {pk} is queued again.")
     return redirect("quality-batch", pk=pk)
 
 

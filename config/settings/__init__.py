@@ -231,6 +231,9 @@ SIEVE_VALIDATE_CHUNK_ROWS = env_int("SIEVE_VALIDATE_CHUNK_ROWS", 1_000_000)
 # A batch left in `received` or `ingesting` longer than this is handed to the pipeline again.
 SIEVE_STALLED_AFTER = timedelta(seconds=env_int("SIEVE_STALLED_AFTER", 120))
 SIEVE_RECEIVED_STALLED_AFTER = timedelta(seconds=env_int("SIEVE_RECEIVED_STALLED_AFTER", 30))
+# A pipeline step that fails this many times for a reason that will recur (the data, a bug, a worker lost on
+# it) ends the batch `failed` with the error and an alert; faults that pass (database, broker) are not counted.
+SIEVE_PIPELINE_MAX_FAILURES = env_int("SIEVE_PIPELINE_MAX_FAILURES", 3)
 SIEVE_PSEUDONYM_SECRET = env_str("SIEVE_PSEUDONYM_SECRET", SECRET_KEY)
 SIEVE_KEY_LAST_USED_RESOLUTION = timedelta(seconds=60)
 # Consensus runs: a Dawid-Skene project with new labels gets a run at least this often (besides the runs

@@ -254,3 +254,26 @@ def test_reviewing_a_missing_batch_is_a_404(admin_client, db):
     assert admin_client.post("/quality/batches/999999/review", {"decision": "approve"}).status_code == 404
     assert admin_client.post("/quality/batches/999999/make-baseline").status_code == 404
 
+
+def test_a_failed_batch_is_listed_with_its_error_and_staff_retry_it_from_its_page(admin_client, source, settings):
+    """Issue 13, item 1: failed batches show on the quality home page; the batch page has a Retry button."""
+    settings.SIEVE_PIPELINE_MAX_FAILURES = 1
+    batch = collection.batch_receive(source=source, body=io.BytesIO(checkout_records(5)), fmt="ndjson",
+                                     gzipped=False)[0]
+    payload = data_path(batch.payload)
+    kept = payload.read_bytes()
+    payload.unlink()
+    with pytest.raises(FileNotFoundError):
+        collection.batch_ingest(batch_id=batch.pk)
+    home = admin_client.get("/quality/").content.decode()
+    failed = home[home.index('<table id="failed">'):]
+    assert f"#{batch.pk}" in failed[:failed.index("</table>")] and "FileNotFoundError" in failed
+    page = admin_client.get(f"/quality/batches/{batch.pk}/").content.decode()
+    assert 'id="retry"' in page and "ingest: FileNotFoundError" in page
+    payload.write_bytes(kept)
+    answer = admin_client.post(f"/quality/batches/{batch.pk}/retry", follow=True).content.decode()
+    assert f"Batch {batch.pk} is queued again." in answer
+    batch.refresh_from_db()
+    assert batch.status == "received" and batch.transitions.last().actor == "user:admin"
+    again = admin_client.post(f"/quality/batches/{batch.pk}/retry", follow=True).content.decode()
+    assert "not failed" in again
