@@ -5,11 +5,9 @@ engine's own Schema and Thresholds, so what the page previews and saves is exact
 validate step will enforce. Fields are named by the feature's position (`f3-min`), since feature
 names may hold any character; errors name the feature.
 """
-import hashlib
-import json
-
 from django import forms
 
+from .services import baseline_digest
 from .stats import Schema, Thresholds
 from .stats.schema import SERVING, TRAINING
 from .stats.thresholds import METRICS
@@ -18,12 +16,6 @@ from .stats.thresholds import METRICS
 # default (docs/validation.md) and the missing rate. Other per-feature overrides (set in JSON, say)
 # are kept as they are.
 FEATURE_METRICS = {"numeric": ("wasserstein", "js", "missing_rate"), "categorical": ("linf", "js", "missing_rate")}
-
-
-def baseline_digest(baseline) -> str:
-    """A fingerprint of what the form edits, so a save over someone else's newer save is refused."""
-    text = json.dumps([baseline.schema, baseline.thresholds], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _threshold_field(label: str, initial) -> forms.FloatField:
@@ -94,9 +86,6 @@ class BaselineEditForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if data.get("digest") and data["digest"] != baseline_digest(self.baseline):
-            raise forms.ValidationError(
-                "Someone saved this baseline after you opened it: reload the page to see their change.")
         for i, (name, fs) in enumerate(self.features):
             low, high = data.get(f"f{i}-min"), data.get(f"f{i}-max")
             if low is not None and high is not None and low > high:

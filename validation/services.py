@@ -1,5 +1,7 @@
 """Every write of the validation app: baselines, the active one, and the verdict on each batch."""
 import gzip
+import hashlib
+import json
 import math
 import shutil
 import tempfile
@@ -436,20 +438,22 @@ class ReviewError(ValueError):
 def batch_review(*, batch_id: int, user, approve: bool, comment: str = "") -> Batch:
     """An admin's decision on a quarantined batch: approve admits it, reject rejects it.
 
-    Recorded as the batch's transition with the admin's name, the time and the comment; a second
-    decision on the same batch is refused, since it is no longer quarantined.
+    Recorded as the batch's transition with the admin's name, the time and the comment, with its audit entry and
+    the quarantine alert's resolution in the same transaction; a second decision on the same batch is refused,
+    since it is no longer quarantined.
     """
     target = Batch.Status.ADMITTED if approve else Batch.Status.REJECTED
-    decided = batch_transition(batch_id=batch_id, from_status=Batch.Status.QUARANTINED, to_status=target,
-                               actor=f"user:{user.get_username()}",
-                               note=f"{'approved' if approve else 'rejected'}: {comment}".rstrip(": "))
-    batch = Batch.objects.get(pk=batch_id)
-    if not decided:
-        raise ReviewError(f"batch {batch_id} is {batch.status}, not quarantined")
-    _audit(actor=_actor(user), action="batch_approved" if approve else "batch_rejected", source_id=batch.source_id,
-           batch_id=batch.pk, detail=comment)
-    if not Batch.objects.filter(source_id=batch.source_id, status=Batch.Status.QUARANTINED).exists():
-        alerts.alert_resolve(source_id=batch.source_id, kind=Alert.Kind.QUARANTINE)  # the queue is clear
+    with transaction.atomic():
+        decided = batch_transition(batch_id=batch_id, from_status=Batch.Status.QUARANTINED, to_status=target,
+                                   actor=f"user:{user.get_username()}",
+                                   note=f"{'approved' if approve else 'rejected'}: {comment}".rstrip(": "))
+        batch = Batch.objects.get(pk=batch_id)
+        if not decided:
+            raise ReviewError(f"batch {batch_id} is {batch.status}, not quarantined")
+        _audit(actor=_actor(user), action="batch_approved" if approve else "batch_rejected",
+               source_id=batch.source_id, batch_id=batch.pk, detail=comment)
+        if not Batch.objects.filter(source_id=batch.source_id, status=Batch.Status.QUARANTINED).exists():
+            alerts.alert_resolve(source_id=batch.source_id, kind=Alert.Kind.QUARANTINE)  # the queue is clear
     return batch
 
 
@@ -468,14 +472,16 @@ def batch_retry(*, batch_id: int, user) -> str:
 
 def batch_make_baseline(*, batch_id: int, user) -> Baseline:
     """"Make this the baseline" for a batch quarantined for want of one: its data becomes the source's
-    active baseline, and the batch is admitted, both recorded with who and when."""
-    batch = Batch.objects.select_related("source").get(pk=batch_id)
-    if batch.status != Batch.Status.QUARANTINED or not batch.columnar:
-        raise ReviewError(
-            f"batch {batch_id} is {batch.status}: only a quarantined, ingested batch can be made the baseline")
-    baseline = baseline_create_from_batches(source=batch.source, batches=[batch], name=f"from batch {batch.pk}",
-                                            created_by=user)
-    batch_review(batch_id=batch.pk, user=user, approve=True, comment=f"made baseline {baseline.pk}")
+    active baseline, and the batch is admitted, both recorded with who and when, in one transaction that holds
+    the batch, so a concurrent review either comes first (and this is refused) or waits."""
+    with transaction.atomic():
+        batch = Batch.objects.select_for_update().select_related("source").get(pk=batch_id)
+        if batch.status != Batch.Status.QUARANTINED or not batch.columnar:
+            raise ReviewError(
+                f"batch {batch_id} is {batch.status}: only a quarantined, ingested batch can be made the baseline")
+        baseline = baseline_create_from_batches(source=batch.source, batches=[batch], name=f"from batch {batch.pk}",
+                                                created_by=user)
+        batch_review(batch_id=batch.pk, user=user, approve=True, comment=f"made baseline {baseline.pk}")
     return baseline
 
 
@@ -498,15 +504,34 @@ def _changes(before: dict, after: dict) -> list[str]:
             for key in sorted(old.keys() | new.keys()) if old.get(key) != new.get(key)]
 
 
-def baseline_edit(*, baseline: Baseline, schema: Schema, thresholds: Thresholds, by=None) -> list[str]:
+def baseline_digest(baseline: Baseline) -> str:
+    """A fingerprint of what an edit changes (schema and thresholds): an editor sends back the one they saw."""
+    text = json.dumps([baseline.schema, baseline.thresholds], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class BaselineConflict(ReviewError):
+    """The baseline was saved by someone else after the editor opened it."""
+
+
+def baseline_edit(*, baseline: Baseline, schema: Schema, thresholds: Thresholds, by=None,
+                  seen: str | None = None) -> list[str]:
     """Save an admin's edit of a baseline's schema and thresholds; the change, setting by setting,
-    goes to the audit log in the same transaction. Returns the changes (empty: nothing saved)."""
-    saved = Thresholds.from_dict(baseline.thresholds or {}).to_dict()
-    changes = _changes({"schema": baseline.schema, "thresholds": saved},
-                       {"schema": schema.to_dict(), "thresholds": thresholds.to_dict()})
-    if not changes:
-        return []
+    goes to the audit log in the same transaction. Returns the changes (empty: nothing saved).
+
+    `seen`: the digest of the baseline the editor opened (baseline_digest). The row is locked and its digest
+    checked in the transaction that writes, so of two editors who opened the same version only the first saves;
+    the second gets BaselineConflict and nothing of theirs is written (no lost update)."""
     with transaction.atomic():
+        current = Baseline.objects.select_for_update().get(pk=baseline.pk)
+        if seen is not None and seen != baseline_digest(current):
+            raise BaselineConflict("Someone saved this baseline after you opened it: reload the page to see "
+                                   "their change.")
+        saved = Thresholds.from_dict(current.thresholds or {}).to_dict()
+        changes = _changes({"schema": current.schema, "thresholds": saved},
+                           {"schema": schema.to_dict(), "thresholds": thresholds.to_dict()})
+        if not changes:
+            return []
         Baseline.objects.filter(pk=baseline.pk).update(schema=schema.to_dict(), thresholds=thresholds.to_dict())
         _audit(actor=_actor(by), action="baseline_edited", source_id=baseline.source_id, baseline_id=baseline.pk,
                detail="\n".join(changes))

@@ -232,11 +232,17 @@ def baseline_edit(request, pk: int):
     if request.method == "POST" and form.is_valid():
         schema, thresholds = form.edited()
         if "save" in request.POST:
-            changes = services.baseline_edit(baseline=baseline, schema=schema, thresholds=thresholds, by=request.user)
-            messages.success(request, f"Saved {len(changes)} change(s) to baseline {baseline.pk}." if changes
-                             else "Nothing changed.")
-            return redirect("quality-baseline-edit", pk=baseline.pk)
-        effect = selectors.baseline_effect(baseline, schema, thresholds)
+            try:
+                changes = services.baseline_edit(baseline=baseline, schema=schema, thresholds=thresholds,
+                                                 by=request.user, seen=form.cleaned_data["digest"])
+            except services.BaselineConflict as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Saved {len(changes)} change(s) to baseline {baseline.pk}." if changes
+                                 else "Nothing changed.")
+                return redirect("quality-baseline-edit", pk=baseline.pk)
+        else:
+            effect = selectors.baseline_effect(baseline, schema, thresholds)
     elif request.method == "GET":
         effect = selectors.baseline_effect(baseline, form.schema, form.thresholds)
     context = {"baseline": baseline, "form": form, "effect": effect,

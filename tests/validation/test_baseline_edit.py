@@ -158,3 +158,46 @@ def test_an_admin_sees_the_effect_of_a_threshold_as_they_type_and_saves_it(live_
     assert "Saved 4 change(s)" in page.inner_text(".message"), AuditEntry.objects.get(action="baseline_edited").detail
     baseline.refresh_from_db()
     assert baseline.thresholds["per_feature"]["amount"]["wasserstein"] == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_editors_saving_the_same_version_at_once_make_one_save_and_one_refusal(source, tmp_path, admin_user):
+    """Issue 13, item 9: the digest was checked by the form and the write was an unconditional UPDATE, so two
+    editors racing past the check both 'succeeded' and the first edit was lost. Now the service locks the row and
+    checks the digest in the transaction that writes."""
+    import threading
+
+    from django.db import connection
+
+    from validation import services
+    from validation.stats import Schema, Thresholds
+
+    quarantined_batch(source, tmp_path)
+    baseline = Baseline.objects.get(source=source, is_active=True)
+    seen = services.baseline_digest(baseline)
+    start, outcomes = threading.Barrier(2), []
+
+    def edit(maximum: float) -> None:
+        try:
+            schema = Schema.from_dict(baseline.schema)
+            schema.features["amount"].max = maximum
+            start.wait()
+            services.baseline_edit(baseline=Baseline.objects.get(pk=baseline.pk), schema=schema,
+                                   thresholds=Thresholds.from_dict(baseline.thresholds or {}), by=admin_user,
+                                   seen=seen)
+            outcomes.append(("saved", maximum))
+        except services.BaselineConflict:
+            outcomes.append(("refused", maximum))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=edit, args=(m,)) for m in (30.0, 40.0)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(kind for kind, _ in outcomes) == ["refused", "saved"]
+    winner = next(m for kind, m in outcomes if kind == "saved")
+    baseline.refresh_from_db()
+    assert baseline.schema["features"]["amount"]["max"] == winner
+    assert AuditEntry.objects.filter(action="baseline_edited", baseline_id=baseline.pk).count() == 1
