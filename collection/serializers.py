@@ -5,7 +5,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from .api_errors import PayloadRejected
-from .models import Batch, FeedbackEvent
+from .models import Batch
 from .parsing import NUL_MESSAGE, nul_field
 from .timestamps import TimestampInvalid, timestamp_parse
 
@@ -121,12 +121,3 @@ def feedback_events_parse(data, *, nul_possible: bool = True) -> list[dict]:
             "idempotency_key": _text(event, "idempotency_key", index, required=False, limit=200),
         })
     return out
-
-
-class FeedbackEventOutSerializer(serializers.ModelSerializer):
-    record = serializers.PrimaryKeyRelatedField(read_only=True)
-
-    class Meta:
-        model = FeedbackEvent
-        fields = ["id", "external_id", "record", "signal", "value", "actor", "occurred_at", "received_at",
-                  "idempotency_key"]

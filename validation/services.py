@@ -350,16 +350,6 @@ def report_json(report) -> dict:
     return _json_safe(report.to_dict())
 
 
-def _report(batch: Batch, baseline: Baseline):
-    """The batch's profile and report against a baseline, without recording anything."""
-    reference = Profile.from_json(baseline.profile)
-    profile = profiling.fold(profiling.frame_profiles(
-        data_path(batch.columnar), reference.spec,
-        corrections=profiling.Corrections(profiling.feedback_labels(batch)), privacy=_privacy_on(batch.source)),
-        reference.spec)
-    return profile, _compare(profile, reference, baseline)
-
-
 def _verdict_record(*, batch: Batch, baseline: Baseline | None, profile: Profile | None, report,
                     labels: profiling.LabelCount, started: str, actor: str, claim: str | None) -> Batch | None:
     """Record a verdict: one path for the whole and the chunked validation."""

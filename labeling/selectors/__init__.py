@@ -212,11 +212,6 @@ def gold_accuracy(*, project: LabelingProject) -> list[dict]:
              "accuracy": r["right"] / r["answered"]} for r in rows]
 
 
-def leases_live(*, project: LabelingProject, now: datetime | None = None) -> QuerySet[Assignment]:
-    now = now or timezone.now()
-    return Assignment.objects.filter(project=project, state=Assignment.State.LEASED, expires_at__gt=now)
-
-
 def batches_awaiting_route(*, older_than: timedelta, within: timedelta = timedelta(days=1),
                            now: datetime | None = None) -> list[int]:
     """Admitted batches (admitted in the last `within`) that an active project fed by their source has not got

@@ -45,9 +45,10 @@ def _domains(domains) -> list[str]:
     return sorted({d.strip().lower() for d in domains if d and d.strip()})
 
 
-def rater_invite(*, email: str, kind: str = Rater.Kind.GENERALIST, domains: list[str] | tuple = (),
-                 invited_by=None, base_url: str = "http://127.0.0.1:8000", username: str | None = None) -> Rater:
-    """Create a rater without a password and email them a link to set one (Django's password-reset token)."""
+def rater_invite(*, email: str, base_url: str, kind: str = Rater.Kind.GENERALIST, domains: list[str] | tuple = (),
+                 invited_by=None, username: str | None = None) -> Rater:
+    """Create a rater without a password and email them a link to set one (Django's password-reset token);
+    `base_url` is where Sieve is reached by the rater (no default: a loopback address would reach nobody)."""
     rater = rater_create(username=username or email, email=email, kind=kind, domains=domains, invited_by=invited_by)
     user = rater.user
     uid, token = urlsafe_base64_encode(force_bytes(user.pk)), default_token_generator.make_token(user)
