@@ -111,8 +111,8 @@ class BatchCollection(APIView):
             )
         except PayloadError as exc:
             return error_response("invalid_payload", str(exc), status.HTTP_400_BAD_REQUEST, **exc.as_dict())
-        except BodyTooLarge as exc:
-            return _too_large(exc.limit)
+        except BodyTooLarge as exc:  # as sent, or once uncompressed (ContentTooLarge)
+            return _too_large(exc.limit, str(exc))
         except NotGzip as exc:
             return error_response("invalid_payload", f"Content-Encoding is gzip but the body is not gzip: {exc}",
                           status.HTTP_400_BAD_REQUEST, field="Content-Encoding")
@@ -212,6 +212,6 @@ class FeedbackCollection(APIView):
         return Response(result, status=status.HTTP_201_CREATED if result["accepted"] else status.HTTP_200_OK)
 
 
-def _too_large(limit: int) -> Response:
-    return error_response("too_large", f"the body is larger than the limit of {limit} bytes",
+def _too_large(limit: int, message: str | None = None) -> Response:
+    return error_response("too_large", message or f"the body is larger than the limit of {limit} bytes",
                           status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, limit=limit)

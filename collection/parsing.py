@@ -2,11 +2,11 @@
 
 The same parser runs twice: while an upload streams in (so a bad payload is refused with 400 before
 it is accepted) and in the ingest worker (which writes what it yields). It reads a binary stream of
-uncompressed bytes and keeps only the current line, so payloads of any size parse in bounded memory;
-only the external ids seen so far are kept, to refuse duplicates inside a batch.
+uncompressed bytes and keeps only the current line, read in bounded pieces: a line (a CSV record) longer
+than `max_record_bytes` is refused, naming it, without reading the rest of it. So payloads of any size
+parse in bounded memory; only the external ids seen so far are kept, to refuse duplicates inside a batch.
 """
 import csv
-import io
 import math
 import re
 from collections.abc import Iterator
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import orjson
+from django.conf import settings
 
 from .timestamps import TimestampInvalid, timestamp_parse
 
@@ -272,10 +273,27 @@ def _json_error(exc: orjson.JSONDecodeError, text: bytes, line: int | None, unit
     return PayloadError(message, line=line, field=field_name, unit=unit)
 
 
-def iter_ndjson(stream, checker: RecordChecker) -> Iterator[ParsedRecord]:
+def _too_long(limit: int, line: int, unit: str = "line") -> PayloadError:
+    return PayloadError(f"is longer than the limit of {limit} bytes for one record (SIEVE_MAX_RECORD_BYTES)",
+                        line=line, unit=unit)
+
+
+def bounded_lines(stream, limit: int) -> Iterator[bytes]:
+    """The lines of a binary stream, each read in at most `limit` + 1 bytes: a line longer than `limit`
+    (without its newline) is a PayloadError naming it, raised before the rest of it is read."""
+    readline = stream.readline
+    number = 0
+    while raw := readline(limit + 1):
+        number += 1
+        if len(raw) > limit and raw[-1:] != b"\n":
+            raise _too_long(limit, number)
+        yield raw
+
+
+def iter_ndjson(stream, checker: RecordChecker, *, max_record_bytes: int) -> Iterator[ParsedRecord]:
     loads = orjson.loads
     check = checker.check_trusted_object if checker.trusted else checker.check_object
-    for number, raw in enumerate(stream, start=1):
+    for number, raw in enumerate(bounded_lines(stream, max_record_bytes), start=1):
         if not raw.strip():
             continue
         try:
@@ -329,8 +347,42 @@ def _csv_value(raw: str):
     return raw
 
 
-def iter_csv(stream, checker: RecordChecker) -> Iterator[ParsedRecord]:
-    text = io.TextIOWrapper(stream, encoding="utf-8", newline="", errors="strict")
+class _CsvLines:
+    """The decoded lines of a CSV body for csv.reader: each line, and each record (which quoted newlines can
+    spread over several lines) since the last `record_done()`, at most `limit` bytes."""
+
+    def __init__(self, stream, limit: int):
+        self.lines = bounded_lines(stream, limit)
+        self.limit = limit
+        self.number = 0
+        self.record_bytes = 0
+        self.record_line = 1
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        raw = next(self.lines)
+        self.number += 1
+        if not self.record_bytes:
+            self.record_line = self.number
+        self.record_bytes += len(raw)
+        if self.record_bytes > self.limit + 1:
+            raise _too_long(self.limit, self.record_line)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PayloadError(f"the CSV is not UTF-8 ({exc.reason})", line=self.number) from None
+
+    def record_done(self) -> None:
+        self.record_bytes = 0
+
+
+def iter_csv(stream, checker: RecordChecker, *, max_record_bytes: int) -> Iterator[ParsedRecord]:
+    # The record bound below is what limits a field; csv's own (per process) limit must only not be lower.
+    if csv.field_size_limit() < max_record_bytes:
+        csv.field_size_limit(max_record_bytes)
+    text = _CsvLines(stream, max_record_bytes)
     reader = csv.reader(text, strict=True)
     try:
         header = next(reader, None)
@@ -351,7 +403,9 @@ def iter_csv(stream, checker: RecordChecker) -> Iterator[ParsedRecord]:
         feature_cols = [(i, n) for i, n in enumerate(header) if n != "external_id" and n not in meta]
         observed_at = header.index("observed_at") if "observed_at" in header else None
         label_at = header.index("label") if "label" in header else None
+        text.record_done()
         for row in reader:
+            text.record_done()
             line = reader.line_num
             if not row:
                 continue
@@ -381,27 +435,25 @@ def iter_csv(stream, checker: RecordChecker) -> Iterator[ParsedRecord]:
             )
     except csv.Error as exc:
         raise PayloadError(f"malformed CSV: {exc}", line=reader.line_num) from None
-    except UnicodeDecodeError as exc:
-        raise PayloadError(f"the CSV is not UTF-8 ({exc.reason})", line=reader.line_num + 1) from None
-    finally:
-        text.detach()
 
 
 class PayloadParser:
     """The checked records of one payload in order; once iterated, `columns` maps each column to its type."""
 
-    def __init__(self, stream, fmt: str, *, max_json_bytes: int, trusted: bool = False):
+    def __init__(self, stream, fmt: str, *, max_json_bytes: int, max_record_bytes: int | None = None,
+                 trusted: bool = False):
         self.stream = stream
         self.fmt = fmt
         self.max_json_bytes = max_json_bytes
+        self.max_record_bytes = settings.SIEVE_MAX_RECORD_BYTES if max_record_bytes is None else max_record_bytes
         self.checker = RecordChecker(trusted=trusted)
         self.count = 0
 
     def __iter__(self) -> Iterator[ParsedRecord]:
         if self.fmt == "ndjson":
-            records = iter_ndjson(self.stream, self.checker)
+            records = iter_ndjson(self.stream, self.checker, max_record_bytes=self.max_record_bytes)
         elif self.fmt == "csv":
-            records = iter_csv(self.stream, self.checker)
+            records = iter_csv(self.stream, self.checker, max_record_bytes=self.max_record_bytes)
         elif self.fmt == "json":
             records = iter_json_array(self.stream, self.checker, max_bytes=self.max_json_bytes)
         else:

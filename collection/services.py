@@ -103,9 +103,11 @@ def batch_receive(
         if earlier is not None:
             return earlier, False
     incoming = IncomingPayload(body, gzipped=gzipped, limit=settings.SIEVE_MAX_UPLOAD_BYTES,
+                               content_limit=settings.SIEVE_MAX_UNCOMPRESSED_BYTES,
                                directory=data_path(f"payloads/{source.pk}"))
     try:
-        parser = PayloadParser(incoming.content, fmt, max_json_bytes=settings.SIEVE_MAX_JSON_ARRAY_BYTES)
+        parser = PayloadParser(incoming.content, fmt, max_json_bytes=settings.SIEVE_MAX_JSON_ARRAY_BYTES,
+                               max_record_bytes=settings.SIEVE_MAX_RECORD_BYTES)
         for _ in parser:
             pass
         sha256, content_bytes, body_bytes = incoming.finish()

@@ -2,7 +2,8 @@
 
 An upload is read in chunks straight from the request into a temporary file beside its final place;
 on the way the bytes are counted (so an oversized body is refused before it is all read), gunzipped
-when the client says gzip, and hashed (SHA-256 of the uncompressed content, so the same data sent
+when the client says gzip (in bounded pieces, and counted again: a small gzip that expands past its
+own limit is refused too), and hashed (SHA-256 of the uncompressed content, so the same data sent
 compressed or not is the same content). Nothing holds the whole body in memory.
 """
 import gzip
@@ -21,6 +22,14 @@ READ_CHUNK = 1024 * 1024
 class BodyTooLarge(Exception):
     def __init__(self, limit: int):
         super().__init__(f"the body is larger than the limit of {limit} bytes")
+        self.limit = limit
+
+
+class ContentTooLarge(BodyTooLarge):
+    """The uncompressed content of a (gzip) body is larger than its limit."""
+
+    def __init__(self, limit: int):
+        Exception.__init__(self, f"the body is larger than the limit of {limit} bytes once uncompressed")
         self.limit = limit
 
 
@@ -68,10 +77,11 @@ class _TeeToFile(io.RawIOBase):
 
 
 class _Hashing(io.RawIOBase):
-    """Passes bytes through, hashing them and counting how many came."""
+    """Passes bytes through, hashing them and counting how many came; refuses past `limit` bytes."""
 
-    def __init__(self, source):
+    def __init__(self, source, limit: int):
         self.source = source
+        self.limit = limit
         self.digest = hashlib.sha256()
         self.count = 0
 
@@ -85,8 +95,10 @@ class _Hashing(io.RawIOBase):
             raise NotGzip(str(exc) or "the gzip stream ends early") from None
         if not chunk:
             return 0
-        self.digest.update(chunk)
         self.count += len(chunk)
+        if self.count > self.limit:
+            raise ContentTooLarge(self.limit)
+        self.digest.update(chunk)
         buffer[: len(chunk)] = chunk
         return len(chunk)
 
@@ -96,15 +108,16 @@ class IncomingPayload:
 
     `content` yields the uncompressed bytes. After reading it to its end, call `finish()`: it reads
     whatever the parser left, so the stored file is the whole body and the hash covers all of it.
+    `limit` bounds the body as sent, `content_limit` its uncompressed content (BodyTooLarge, ContentTooLarge).
     """
 
-    def __init__(self, body, *, gzipped: bool, limit: int, directory: Path):
+    def __init__(self, body, *, gzipped: bool, limit: int, content_limit: int, directory: Path):
         directory.mkdir(parents=True, exist_ok=True)
         self.temp_path = directory / f".incoming-{uuid.uuid4().hex}"
         self._file = open(self.temp_path, "wb")
         self._tee = _TeeToFile(body, self._file, limit)
         raw = io.BufferedReader(self._tee, buffer_size=READ_CHUNK)
-        self._hashing = _Hashing(gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw)
+        self._hashing = _Hashing(gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw, content_limit)
         self.content = io.BufferedReader(self._hashing, buffer_size=READ_CHUNK)
 
     def finish(self) -> tuple[str, int, int]:

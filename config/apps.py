@@ -7,4 +7,4 @@ class PipelineConfig(AppConfig):
     label = "pipeline"
 
     def ready(self) -> None:
-        from . import pipeline  # noqa: F401  (registers the batch_received receiver)
+        from . import checks, pipeline  # noqa: F401  (registers the secrets check and the batch_received receiver)

@@ -5,6 +5,7 @@ are not accepted here (401). A project a rater does not belong to, or another ra
 is a 404: it is never confirmed to exist.
 """
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_in
 from django.db.models import JSONField, OuterRef, Subquery
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -20,6 +21,7 @@ from rest_framework.views import APIView
 
 from collection.api_errors import PayloadRejected, error_response
 from collection.api_errors import refused as service_refused
+from config.security import ThrottledBasicAuthentication, refuse_if_locked_out
 
 from . import selectors, services
 from .auth import RaterTokenAuthentication
@@ -38,7 +40,7 @@ from .serializers import (
 )
 
 NOT_A_RATER = "only raters label: this user has no rater profile"
-PEOPLE = [RaterTokenAuthentication, authentication.SessionAuthentication, authentication.BasicAuthentication]
+PEOPLE = [RaterTokenAuthentication, authentication.SessionAuthentication, ThrottledBasicAuthentication]
 
 
 def refused(exc: services.LabelingError | services.InvalidLabel) -> PayloadRejected:
@@ -256,8 +258,10 @@ class TokenIssue(APIView):
         user = authenticate(request, username=body.validated_data["username"],
                             password=body.validated_data["password"])
         if user is None or not user.is_active:
+            refuse_if_locked_out(request)  # 429 too_many_attempts while the login throttle refuses
             raise PayloadRejected("unknown username or wrong password", status_code=status.HTTP_401_UNAUTHORIZED,
                                   code="invalid_credentials", field="password")
+        user_logged_in.send(sender=user.__class__, request=request, user=user)  # resets the throttle's count
         rater = selectors.rater_of(user)
         if rater is None and not user.is_staff:
             raise PermissionDenied("only raters and staff get API tokens")

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
+# The suite runs on the built-in secrets, and so do the gunicorn, Celery and manage.py processes it starts.
+os.environ["SIEVE_DEV"] = "1"
 
 
 def pytest_collection_modifyitems(config, items):

@@ -9,7 +9,11 @@ from .env import env_bool, env_int, env_list, env_str
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY", "sieve-insecure-development-key-change-me-in-production")
+# Development, the demo (`make run`) and the test suite run on the built-in secrets below: SIEVE_DEV=1 (or
+# DEBUG=true) says so. Anywhere else Sieve refuses to start until each secret is set (config/checks.py).
+SIEVE_DEV = env_bool("SIEVE_DEV", False)
+DEV_SECRET_KEY = "sieve-insecure-development-key-change-me-in-production"
+SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -33,6 +37,7 @@ INSTALLED_APPS = [
     "labeling",
     "trainingsets",
     "config.apps.PipelineConfig",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -44,6 +49,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a sign-in refused by the login throttle into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -97,6 +104,33 @@ STORAGES = {
 }
 LOGIN_URL = "/admin/login/"
 
+# --- login throttle (django-axes): the sign-in page, the admin's, Basic auth and /api/v1/token. After
+# SIEVE_LOGIN_FAILURE_LIMIT failed sign-ins for one account, or from one address, that account or address is
+# refused (429, Retry-After) for SIEVE_LOGIN_LOCKOUT_MINUTES, even with the right password; a success resets.
+AUTHENTICATION_BACKENDS = ["config.security.ThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("SIEVE_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("SIEVE_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
+AXES_VERBOSE = False
+# Proxies in front of gunicorn that append to X-Forwarded-For (nginx: 1); 0 takes REMOTE_ADDR as the client.
+SIEVE_PROXY_COUNT = env_int("SIEVE_PROXY_COUNT", 0)
+
+# --- HTTPS (all off by default, for plain-HTTP development; docker-compose.yml turns them on)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# The health check is asked over plain HTTP from inside the container: never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Behind a proxy that terminates TLS and sets X-Forwarded-Proto (and strips a client's own): trust it.
+if env_bool("SIEVE_TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 REDIS_URL = env_str("REDIS_URL", "")
 
 if REDIS_URL:
@@ -109,7 +143,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "collection.auth.SourceKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "config.security.ThrottledBasicAuthentication",
         # Raters' per-user tokens (`Authorization: Token …`), for the labeling API.
         "labeling.auth.RaterTokenAuthentication",
     ],
@@ -222,6 +256,10 @@ SIEVE_VERSION_MAX_ATTEMPTS = env_int("SIEVE_VERSION_MAX_ATTEMPTS", 3)
 # answering 503 queue_busy with Retry-After (a 204 means no claimable item at all).
 SIEVE_NEXT_CONTENTION_SECONDS = float(env_str("SIEVE_NEXT_CONTENTION_SECONDS", "2"))
 SIEVE_MAX_UPLOAD_BYTES = env_int("SIEVE_MAX_UPLOAD_BYTES", 2 * 1024**3)
+# A gzip body is limited again once uncompressed (a small gzip can expand to terabytes: 413 past this), and one
+# record (an NDJSON or CSV line, whitespace included) may be at most this long (400 naming the line past it).
+SIEVE_MAX_UNCOMPRESSED_BYTES = env_int("SIEVE_MAX_UNCOMPRESSED_BYTES", 8 * 1024**3)
+SIEVE_MAX_RECORD_BYTES = env_int("SIEVE_MAX_RECORD_BYTES", 1024**2)
 # A JSON array must be parsed whole, so it has its own, smaller limit: send NDJSON or CSV beyond it.
 SIEVE_MAX_JSON_ARRAY_BYTES = env_int("SIEVE_MAX_JSON_ARRAY_BYTES", 64 * 1024**2)
 SIEVE_INGEST_CHUNK_ROWS = env_int("SIEVE_INGEST_CHUNK_ROWS", 50_000)
@@ -234,7 +272,9 @@ SIEVE_RECEIVED_STALLED_AFTER = timedelta(seconds=env_int("SIEVE_RECEIVED_STALLED
 # A pipeline step that fails this many times for a reason that will recur (the data, a bug, a worker lost on
 # it) ends the batch `failed` with the error and an alert; faults that pass (database, broker) are not counted.
 SIEVE_PIPELINE_MAX_FAILURES = env_int("SIEVE_PIPELINE_MAX_FAILURES", 3)
-SIEVE_PSEUDONYM_SECRET = env_str("SIEVE_PSEUDONYM_SECRET", SECRET_KEY)
+# Keys actor pseudonyms (HMAC-SHA256): its own secret, never SECRET_KEY, so neither gives the other away.
+DEV_PSEUDONYM_SECRET = "sieve-insecure-development-pseudonym-secret"
+SIEVE_PSEUDONYM_SECRET = env_str("SIEVE_PSEUDONYM_SECRET", DEV_PSEUDONYM_SECRET)
 SIEVE_KEY_LAST_USED_RESOLUTION = timedelta(seconds=60)
 # Consensus runs: a Dawid-Skene project with new labels gets a run at least this often (besides the runs
 # after `consensus_every` new labels); a run running this long has lost its worker and fails; after a
@@ -248,7 +288,9 @@ SIEVE_LABEL_IMPORT_MAX = env_int("SIEVE_LABEL_IMPORT_MAX", 50_000)
 # --- alerts
 SIEVE_ALERT_EMAILS = env_list("SIEVE_ALERT_EMAILS", [])
 SIEVE_ALERT_WEBHOOK_URL = env_str("SIEVE_ALERT_WEBHOOK_URL", "")
-SIEVE_ALERT_WEBHOOK_SECRET = env_str("SIEVE_ALERT_WEBHOOK_SECRET", SECRET_KEY)
+# Signs webhook deliveries; required (outside SIEVE_DEV) when SIEVE_ALERT_WEBHOOK_URL is set.
+DEV_ALERT_WEBHOOK_SECRET = "sieve-insecure-development-webhook-secret"
+SIEVE_ALERT_WEBHOOK_SECRET = env_str("SIEVE_ALERT_WEBHOOK_SECRET", DEV_ALERT_WEBHOOK_SECRET)
 SIEVE_ALERT_RETRIES = env_int("SIEVE_ALERT_RETRIES", 5)
 SIEVE_ALERT_BACKOFF = env_int("SIEVE_ALERT_BACKOFF", 10)  # seconds before the first retry; doubles
 # A source is silent when nothing came for longer than its expected interval times this.
