@@ -75,12 +75,18 @@ def test_saving_changes_the_baseline_and_audits_each_setting(admin_client, drift
     assert entry.actor == "user:admin" and entry.baseline_id == baseline.pk
     assert "schema.features.amount.max:" in entry.detail and "-> 40.0" in entry.detail
     assert "thresholds.per_feature.amount.wasserstein: None -> 0.5" in entry.detail
-    # The validate step now enforces the edited settings.
-    from validation.services import _report
-    from collection.models import Batch
+    # The validate step now enforces the edited settings: the next batch is judged under them.
+    import io
 
-    batch = Batch.objects.filter(source=baseline.source).latest("pk")
-    assert _report(batch, baseline)[1].metrics["amount"]["wasserstein"].threshold >= 0.5
+    from collection import services as collection
+    from tests.conftest import checkout_records
+    from validation import services
+
+    batch = collection.batch_receive(source=baseline.source, body=io.BytesIO(checkout_records(500, seed=5)),
+                                     fmt="ndjson", gzipped=False)[0]
+    collection.batch_ingest(batch_id=batch.pk)
+    run = services.batch_validate(batch_id=batch.pk).validation
+    assert run.report["metrics"]["amount"]["wasserstein"]["threshold"] >= 0.5
 
 
 def test_an_unchanged_form_saves_nothing(admin_client, drifted):
