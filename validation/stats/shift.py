@@ -37,13 +37,13 @@ def concept_distance(base_table: np.ndarray, batch_table: np.ndarray, alpha: flo
     sums = adjusted.sum(axis=1, keepdims=True)
     adjusted = np.divide(adjusted, sums, out=pa.copy(), where=sums > 0)
     shifted = (weights * np.abs(adjusted - pb).sum(axis=1) / 2).sum()
-    # Each bin's TV under no change is about half-normal with this scale.
+    # Each bin's TV under no change is about half-normal with this scale; their weighted sum is right-skewed (one
+    # bin: a half-normal), so its point is the scaled chi-square's with the same mean and variance, not a normal's.
     pooled = (a + b) / (na + nb)[:, None]
     scale = np.sqrt(pooled * (1 - pooled)).sum(axis=1) / 2 * np.sqrt(1 / na + 1 / nb)
-    z = m.normal_quantile(alpha)
     mean = (weights * scale).sum() * math.sqrt(2 / math.pi)
-    spread = math.sqrt((weights**2 * scale**2).sum() * (1 - 2 / math.pi))
-    return float(min(raw, shifted)), float(mean + z * spread)
+    var = (weights**2 * scale**2).sum() * (1 - 2 / math.pi)
+    return float(min(raw, shifted)), m.scaled_chi2_point(float(mean), float(var), alpha)
 
 
 def class_conditional_distance(base_table: np.ndarray, batch_table: np.ndarray, alpha: float):

@@ -138,3 +138,55 @@ def bench_frame(n: int, seed: int, *, drift: bool = False) -> pd.DataFrame:
     logit = 0.8 * cols["n_normal"] - 0.5 * (cols["n_uniform"] - 0.5) * 4
     df["label"] = np.where(_bernoulli(rng, logit) == 1, "yes", "no")
     return df
+
+
+# Calibration (issue 12): undrifted laws of every shape the checks meet, and two subtle shifts.
+_ZIPF25 = _zipf(25)
+# The moved 25-level law: the top share loses 0.036 (L-infinity 0.036), the others gain in proportion (< 0.007 each).
+ZIPF25_TOP_MOVE = 0.036
+_ZIPF25_MOVED = np.concatenate([[_ZIPF25[0] - ZIPF25_TOP_MOVE],
+                                _ZIPF25[1:] * (1 - _ZIPF25[0] + ZIPF25_TOP_MOVE) / (1 - _ZIPF25[0])])
+# Poisson(4) -> Poisson(4.17): W1 is the mean's move, the std is 2, so the normed Wasserstein distance is 0.085.
+COUNT_MEAN, COUNT_MOVE = 4.0, 0.17
+
+
+def _categories(levels: np.ndarray, codes: np.ndarray) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, levels)
+
+
+def calibration_frame(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    """One column per law (continuous, heavy-tailed, counts with ties, few values, rare outliers, boolean, 3, 25
+    and 1,000 levels, unique ids, 10% missing) and a label that depends on two of them; two draws of it are two
+    samples of one law, so every anomaly between them is a false alarm."""
+    normal = rng.normal(0, 1, n)
+    three = rng.choice(3, n, p=[0.5, 0.3, 0.2])
+    df = pd.DataFrame({
+        "normal": normal,
+        "lognormal": rng.lognormal(0, 1, n),
+        "exponential": rng.exponential(1.0, n),
+        "uniform": rng.uniform(0, 1, n),
+        "poisson": rng.poisson(3, n),
+        "bimodal": np.where(rng.random(n) < 0.5, rng.normal(-2, 1, n), rng.normal(2, 1, n)),
+        "int_0_4": rng.integers(0, 5, n),
+        "rare_outliers": np.where(rng.random(n) < 0.005, rng.normal(50, 10, n), 0.0),
+        "boolean": rng.random(n) < 0.3,
+        "cat_3": _categories(_levels("a", 3), three),
+        "zipf_25": _categories(_levels("z", 25), rng.choice(25, n, p=_ZIPF25)),
+        "levels_1000": _categories(_levels("v", 1000), rng.integers(0, 1000, n)),
+        "ids": pd.Series(rng.integers(0, 2**62, n)).map("id{:x}".format),
+        "missing_10pct": np.where(rng.random(n) < 0.1, np.nan, rng.normal(10, 3, n)),
+    })
+    logit = 0.8 * normal + np.array([0.5, -0.3, -1.0])[three]
+    df["label"] = np.where(_bernoulli(rng, logit) == 1, "yes", "no")
+    return df
+
+
+def subtle_shift_frame(rng: np.random.Generator, n: int, moved: bool) -> pd.DataFrame:
+    """Issue 12's two subtle shifts, moved in the batch only (`moved`), each beside an undrifted twin: a Poisson
+    count by 0.085 std of Wasserstein, a 25-level Zipf categorical whose top share moves by 0.036."""
+    return pd.DataFrame({
+        "count_moved": rng.poisson(COUNT_MEAN + (COUNT_MOVE if moved else 0.0), n),
+        "count_control": rng.poisson(COUNT_MEAN, n),
+        "zipf_moved": _categories(_levels("z", 25), rng.choice(25, n, p=_ZIPF25_MOVED if moved else _ZIPF25)),
+        "zipf_control": _categories(_levels("z", 25), rng.choice(25, n, p=_ZIPF25)),
+    })

@@ -123,9 +123,10 @@ def test_thresholds_are_configurable_per_feature_and_metric(baseline):
     assert check(batch, baseline, thresholds=lenient).verdict == "pass"
     nudged = frame(20_000, 9)
     nudged["c"] = np.random.default_rng(9).choice(["a", "b", "c"], 20_000, p=[0.45, 0.35, 0.2])
-    assert check(nudged, baseline).verdict == "pass"
-    strict = Thresholds(per_feature={"c": {"linf": 0.03}})
-    assert ("distribution_drift", "c") in check(nudged, baseline, thresholds=strict).kinds()
+    # A share moved by 0.05 is past the default L-infinity (0.025, issue 12) and above the noise at 20,000 rows.
+    assert ("distribution_drift", "c") in check(nudged, baseline).kinds()
+    tolerant = Thresholds(per_feature={"c": {"linf": 0.1}})
+    assert check(nudged, baseline, thresholds=tolerant).verdict == "pass"
 
 
 def test_an_edited_schema_is_enforced(baseline):
