@@ -3,7 +3,7 @@
 Run: .venv/bin/python bench/calibration.py [--seeds 250] [--processes 2]   (~9 min on two cores)
 
 False alarms. For each (reference rows n, batch rows m) both samples are drawn independently from the same
-laws (validation.stats.synthetic.calibration_frame: one column per law and a label), profiled and compared with
+laws (testdata.synthetic.calibration_frame: one column per law and a label), profiled and compared with
 the defaults: every feature of every draw is one trial. A feature's false alarm is any anomaly on it (an error;
 "any" also counts warnings); the label's own checks count for the label. Draws per size (draws_for): twice
 --seeds up to 1,000 rows a side, where the noise floors decide, then fewer as the sizes grow (at 1M rows a side
@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
+from testdata.synthetic import calibration_frame, subtle_shift_frame  # noqa: E402
 from validation.stats import Thresholds, compare, infer_schema, profile_frame  # noqa: E402
-from validation.stats.synthetic import calibration_frame, subtle_shift_frame  # noqa: E402
 from validation.stats.thresholds import METRICS  # noqa: E402
 
 TARGET = 0.01

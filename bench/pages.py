@@ -128,7 +128,7 @@ def fill(args) -> dict:
     from django.utils import timezone
 
     from collection.models import Batch, BatchTransition, Source, SourceKey
-    from validation.models import Alert, Anomaly, Baseline, DailyProfile, ValidationRun
+    from validation.models import Alert, Anomaly, Baseline, DailyProfile, SourcePolicy, ValidationRun
 
     started = time.monotonic()
     made = engine_json(args.rows)
@@ -144,8 +144,8 @@ def fill(args) -> dict:
     for i in range(args.sources):
         source = Source.objects.create(name=f"source-{i}", kind=Source.Kind.values[i % 4],
                                        expected_interval=dt.timedelta(hours=4 + i),
-                                       quarantine_on="warn" if i % 2 else "fail",
                                        created_at=now - dt.timedelta(days=DAYS + 1))
+        SourcePolicy.objects.create(source=source, quarantine_on="warn" if i % 2 else "fail")
         sources.append(source)
         SourceKey.objects.bulk_create([
             SourceKey(source=source, name=f"key {k}", prefix=uuid.uuid4().hex[:12], hashed=uuid.uuid4().hex * 2,

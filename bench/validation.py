@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
+from testdata.synthetic import bench_frame  # noqa: E402
 from validation.stats import Profile, compare, profile_chunks, profile_frame, profile_parquet  # noqa: E402
-from validation.stats.synthetic import bench_frame  # noqa: E402
 
 
 def say(message: str) -> None:

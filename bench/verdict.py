@@ -4,7 +4,7 @@
     flock /tmp/sieve-bench.lock .venv/bin/python bench/verdict.py --rows 200000 --repeat 1   # a quick run
 
 What is measured, all in one run on one machine (nothing of the set-up is timed):
-- data: bench/validation.py's generator (validation/stats/synthetic.py: bench_frame), 10 numeric and
+- data: bench/validation.py's generator (testdata/synthetic.py: bench_frame), 10 numeric and
   10 string features and a label; the reference (seed 1) becomes the source's active baseline, the
   batch (seed 2, drifted) is written as ingest writes a columnar copy (meta columns, 50,000-row row
   groups, zstd) and recorded as `ingested` Batch rows that all point at that one file;
@@ -137,8 +137,8 @@ def prepare(bench: Bench, rows: int):
     """The source, its baseline, and the columnar copies; returns (source, features-only path)."""
     from collection import services as collection
     from collection.storage import columnar_relative_path, data_path
+    from testdata.synthetic import bench_frame
     from validation import services
-    from validation.stats.synthetic import bench_frame
 
     source = collection.source_create(name="bench-verdict", kind="app")
     reference = bench.data_dir / "reference.parquet"

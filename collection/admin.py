@@ -19,8 +19,8 @@ class SourceKeyInline(admin.TabularInline):
 
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "from_model", "expected_interval", "quarantine_on", "privacy_check", "created_at"]
-    list_filter = ["kind", "from_model", "privacy_check"]
+    list_display = ["name", "kind", "from_model", "expected_interval", "created_at"]
+    list_filter = ["kind", "from_model"]
     search_fields = ["name"]
     inlines = [SourceKeyInline]
     actions = ["generate_key"]

@@ -9,8 +9,9 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api_errors import PayloadRejected, error_response
+
 from . import selectors, services
-from .api_errors import PayloadRejected, error_response
 from .models import Batch, Source
 from .parsing import ESCAPED_NUL, PayloadError
 from .serializers import (

@@ -4,16 +4,15 @@ SIEVE_PIPELINE_MAX_FAILURES the batch ends `failed` with the error, and an alert
 import logging
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
-from kombu.exceptions import OperationalError as BrokerError
+from django.db import transaction
+
+from config.retry import TRANSIENT
 
 from . import signals
 from .models import Batch
+from .transitions import batch_transition
 
 log = logging.getLogger(__name__)
-
-# Faults that pass: the database or the broker unreachable, a connection dropped, a timeout talking to them.
-TRANSIENT = (OperationalError, InterfaceError, BrokerError, ConnectionError, TimeoutError)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -38,8 +37,6 @@ def batch_step_failed(*, batch_id: int, working: str, back: str, actor: str, ste
     `failed` with `reason` as its error, and `batch_failed` is sent after the commit (validation raises an alert).
     `fields` are written with the transition (a validation claim cleared, say).
     """
-    from .services import batch_transition  # services imports this module's caller side
-
     if transient:
         moved = batch_transition(batch_id=batch_id, from_status=working, to_status=back, actor=actor,
                                  note=f"{reason}; queued again", where=where, **fields)

@@ -16,22 +16,6 @@ class BatchOrderIndex(BrinIndex):
         return super().create_sql(model, schema_editor, using=using, **kwargs)
 
 
-class QuarantinePolicy(models.TextChoices):
-    """Which verdicts keep a source's batch out: `fail` only (a `warn` admits with an alert), or both."""
-
-    ERRORS = "fail", "Errors (a warning admits the batch and raises an alert)"
-    WARNINGS = "warn", "Warnings and errors"
-
-
-class PrivacyPolicy(models.TextChoices):
-    """What personal data in a batch (email addresses, phone numbers, card numbers, IBANs, IP addresses as whole
-    values; docs/validation.md, "Personal data") does: an error, a warning, or nothing (not even checked)."""
-
-    ERROR = "error", "Error (personal data quarantines the batch)"
-    WARN = "warn", "Warning (personal data is reported; the quarantine policy decides)"
-    OFF = "off", "Off (not checked; profiles keep raw values)"
-
-
 class Source(models.Model):
     class Kind(models.TextChoices):
         APP = "app", "App"
@@ -47,14 +31,6 @@ class Source(models.Model):
     )
     # Data made by another model compounds that model's errors: validation treats it with suspicion.
     from_model = models.BooleanField(default=False, help_text="Its data is another model's output.")
-    quarantine_on = models.CharField(
-        max_length=10, choices=QuarantinePolicy.choices, default=QuarantinePolicy.ERRORS,
-        help_text="Which findings quarantine a batch; the others admit it and raise an alert.")
-    privacy_check = models.CharField(
-        max_length=10, choices=PrivacyPolicy.choices, default=PrivacyPolicy.ERROR,
-        help_text="Features that look like personal data (at least 5% email addresses, phone numbers, card numbers, "
-                  "IBANs or IP addresses): an error, a warning, or off. When on, the profiles of such a feature keep "
-                  "no raw value of it.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -62,13 +38,6 @@ class Source(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def quarantines(self, verdict: str) -> bool:
-        """Whether a verdict keeps this source's batch out: `fail` and `no_baseline` always, `warn`
-        when the policy says so; `pass` never."""
-        if verdict == "warn":
-            return self.quarantine_on == QuarantinePolicy.WARNINGS
-        return verdict in ("fail", "no_baseline")
 
 
 class SourceKeyQuerySet(models.QuerySet):
@@ -157,8 +126,10 @@ class Batch(models.Model):
     failures = models.PositiveSmallIntegerField(
         default=0, help_text="Errors that will recur (the data, a bug, a worker lost) in pipeline steps since it "
                              "was received or retried; at SIEVE_PIPELINE_MAX_FAILURES the batch fails.")
-    validation_claim = models.CharField(max_length=32, blank=True, default="",
-                                        help_text="The live validation claim's id while the batch is validating.")
+    # A step whose work outlives one transaction (validation's chunks) names its claim here, so that work left over
+    # from an earlier claim of the same batch cannot finish it.
+    step_claim = models.CharField(max_length=32, blank=True, default="",
+                                  help_text="The live claim's id of the step working on the batch, if it names one.")
     received_at = models.DateTimeField(default=timezone.now)
     ingest_started_at = models.DateTimeField(null=True, blank=True)
     ingested_at = models.DateTimeField(null=True, blank=True)

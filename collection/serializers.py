@@ -4,7 +4,8 @@ import math
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from .api_errors import PayloadRejected
+from config.api_errors import PayloadRejected
+
 from .models import Batch
 from .parsing import NUL_MESSAGE, nul_field
 from .timestamps import TimestampInvalid, timestamp_parse

@@ -17,7 +17,7 @@ from .auth import credentials_changed, key_generate
 from .columnar import NdjsonParquetCopy, ParquetCopy
 from .errors import Refusal
 from .failures import batch_step_failed, describe, is_transient
-from .models import Batch, BatchTransition, FeedbackEvent, PrivacyPolicy, Record, Source, SourceKey
+from .models import Batch, BatchTransition, FeedbackEvent, Record, Source, SourceKey
 from .parsing import PayloadError, PayloadParser
 from .storage import (
     IncomingPayload,
@@ -26,6 +26,7 @@ from .storage import (
     open_payload,
     payload_relative_path,
 )
+from .transitions import batch_transition
 from .writers import RecordRows, chunks
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,11 @@ log = logging.getLogger(__name__)
 
 def source_create(
     *, name: str, kind: str, expected_interval: timedelta | None = None, from_model: bool = False,
-    description: str = "", privacy_check: str = PrivacyPolicy.ERROR,
+    description: str = "",
 ) -> Source:
-    """Create a source; its name is its identity in URLs and commands."""
+    """Create a source; its name is its identity in URLs and commands (validation's policy for it: SourcePolicy)."""
     source = Source(name=name, kind=kind, expected_interval=expected_interval, from_model=from_model,
-                    description=description, privacy_check=privacy_check)
+                    description=description)
     source.full_clean()
     source.save()
     return source
@@ -64,28 +65,6 @@ def source_key_revoke(*, key: SourceKey) -> SourceKey:
 
 
 # --- batch lifecycle
-
-
-def batch_transition(*, batch_id: int, from_status: str, to_status: str, actor: str, note: str = "",
-                     where: dict | None = None, **fields) -> bool:
-    """Move a batch from one status to another if, and only if, it is still in `from_status`.
-
-    The conditional UPDATE is the claim: of two workers (or a retry and the original) exactly one
-    sees a changed row and goes on; the other does nothing. The transition is recorded in the same
-    transaction, so the history never disagrees with the status.
-    """
-    with transaction.atomic():
-        now = timezone.now()
-        changed = Batch.objects.filter(pk=batch_id, status=from_status, **(where or {})).update(
-            status=to_status, updated_at=now, **fields
-        )
-        if changed:
-            BatchTransition.objects.create(batch_id=batch_id, from_status=from_status, to_status=to_status,
-                                           actor=actor, note=note, at=now)
-            if to_status == Batch.Status.ADMITTED:
-                transaction.on_commit(lambda: signals.batch_admitted.send(sender=Batch, batch_id=batch_id,
-                                                                          actor=actor))
-    return bool(changed)
 
 
 def batch_receive(

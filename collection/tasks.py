@@ -1,19 +1,9 @@
 """Celery tasks of the collection app: take an id, call one service."""
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+
+from config.retry import PIPELINE_STEP
 
 from . import services
-
-# How every pipeline step runs: it is idempotent (it claims its batch), so it may ack late and be
-# redelivered when its worker dies; only database faults that pass are retried.
-PIPELINE_STEP = {
-    "acks_late": True,
-    "reject_on_worker_lost": True,
-    "autoretry_for": (OperationalError, InterfaceError),
-    "retry_backoff": 2,
-    "retry_backoff_max": 120,
-    "max_retries": 8,
-}
 
 
 @shared_task(bind=True, **PIPELINE_STEP)

@@ -1,4 +1,5 @@
-"""The pipeline, written down in one place: ingest -> validate -> route, and the sweeper that restarts it.
+"""The pipeline, written down in one place: ingest -> validate -> route, the sweeper that restarts it, and
+`pipeline_run`, which takes one batch through the same steps in-process (the demo).
 
 Each step is a task that takes a batch id and claims its work with a conditional UPDATE of the
 batch's status, so starting the pipeline twice for one batch does the work once. `validate` gives
@@ -54,6 +55,18 @@ def pipeline_start(batch_id: int, *, from_status: str = Batch.Status.RECEIVED) -
     return True
 
 
+def pipeline_run(batch_id: int, *, from_status: str = Batch.Status.RECEIVED) -> Batch:
+    """Take one batch through the same steps here, in this process, and return it (the demo needs its verdict now).
+
+    Each step's task runs locally (Task.apply), a large batch's chunks too; every step claims its batch first, so a
+    worker that gets the batch's messages later finds the work done and does nothing. A step's error is raised.
+    """
+    starts = [status for status, _ in STEPS]
+    for _, task in STEPS[starts.index(from_status):]:
+        task.apply(args=(batch_id,), throw=True)
+    return Batch.objects.get(pk=batch_id)
+
+
 @receiver(batch_received)
 def _start_on_receipt(sender, batch_id: int, **kwargs) -> None:
     pipeline_start(batch_id)
@@ -86,7 +99,7 @@ def sweep_stalled_batches() -> dict:
             # on it counts as a failure, so a batch that kills its worker every time ends (failures.py).
             status = batch_step_failed(
                 batch_id=batch.pk, working=status, back=Batch.Status.INGESTED, actor="task:sweeper",
-                step="validate", reason="validation did not finish in time", transient=False, validation_claim="",
+                step="validate", reason="validation did not finish in time", transient=False, step_claim="",
                 where={"updated_at__lt": now - settings.SIEVE_STALLED_AFTER})
         if status in ("", Batch.Status.FAILED):
             continue

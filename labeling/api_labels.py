@@ -18,8 +18,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from collection.api_errors import PayloadRejected, error_response
 from collection.timestamps import TimestampInvalid, timestamp_parse
+from config.api_errors import PayloadRejected, error_response
 
 from . import selectors
 from .api import PEOPLE, refused

@@ -9,7 +9,6 @@ from django.utils import timezone
 
 from collection import services as collection_services
 from collection.models import Batch, Source
-from validation.services import batch_validate
 
 from . import services
 from .models import ConsensusRun, FeedbackRule, LabelingProject, QueueItem, Rater
@@ -46,9 +45,8 @@ FEEDBACK_EVENTS = 40
 def demo_labeling(*, source: Source, clean_batch: Batch, password: str, actor: str = "command:demo") -> dict:
     """Make (or find) the demo's raters and projects and fill the projects' queues from the clean batch.
 
-    The clean batch goes through ingest and validation here, as a worker would take it, so the queue
-    is full when the demo prints its logins; a worker that gets the batch's messages later finds the
-    work done (every step claims its batch first). Returns what the demo prints.
+    The clean batch has been taken through the pipeline already (the demo command runs it), so its admitted
+    records fill the queues now, before the demo prints its logins. Returns what the demo prints.
     """
     raters = [_rater(name, kind, domains, password) for name, kind, domains in RATERS]
     history = [_rater(name, Rater.Kind.GENERALIST, [], password) for name in HISTORY]
@@ -60,10 +58,6 @@ def demo_labeling(*, source: Source, clean_batch: Batch, password: str, actor: s
     services.project_add_raters(project=orders, raters=raters + history)
     services.project_add_raters(project=experts, raters=[r for r in raters if r.kind == Rater.Kind.EXPERT])
 
-    if clean_batch.status == Batch.Status.RECEIVED:
-        collection_services.batch_ingest(batch_id=clean_batch.pk, actor=actor)
-    if Batch.objects.filter(pk=clean_batch.pk, status=Batch.Status.INGESTED).exists():
-        batch_validate(batch_id=clean_batch.pk, actor=actor)
     for project in (orders, experts):
         services.project_queue_admitted(project=project, actor=actor)
     _gold(orders)

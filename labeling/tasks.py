@@ -1,7 +1,7 @@
 """Celery tasks of the labeling app: take ids, call one service."""
 from celery import shared_task
 
-from collection.tasks import PIPELINE_STEP
+from config.retry import PIPELINE_STEP
 
 from . import services
 from .models import ConsensusRun, LabelingProject

@@ -14,7 +14,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from collection.api_errors import PayloadRejected, refused
+from config.api_errors import PayloadRejected, refused
 from labeling.api import PEOPLE
 
 from . import files, selectors

@@ -10,8 +10,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from collection.api_errors import refused
 from collection.selectors import source_get
+from config.api_errors import refused
 from labeling.api import PEOPLE
 
 from .models import Erasure

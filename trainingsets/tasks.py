@@ -2,7 +2,7 @@
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from collection.tasks import PIPELINE_STEP
+from config.retry import PIPELINE_STEP
 
 from .services import versions
 from .services.erasure import ErasureFilesBusy, erasure_rewrite_files, erasures_resend_pending

@@ -2,9 +2,48 @@
 from django.contrib import admin
 
 from collection.admin import HistoryInline
+from collection.admin import SourceAdmin as CollectionSourceAdmin
+from collection.models import Source
 
 from . import services
-from .models import Alert, AlertDelivery, AuditEntry, Baseline
+from .models import Alert, AlertDelivery, AuditEntry, Baseline, SourcePolicy
+
+
+class SourcePolicyInline(admin.StackedInline):
+    """Validation's settings for the source, on the source's own form (a row is saved only when one changes)."""
+
+    model = SourcePolicy
+    can_delete = False
+    extra = 1
+    max_num = 1
+
+
+# The source form is collection's; validation adds its policy to it, since collection knows nothing of validation.
+admin.site.unregister(Source)
+
+
+@admin.register(Source)
+class SourceAdmin(CollectionSourceAdmin):
+    list_display = [*CollectionSourceAdmin.list_display[:-1], "quarantine_on", "privacy_check", "created_at"]
+    inlines = [*CollectionSourceAdmin.inlines, SourcePolicyInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("policy")
+
+    @admin.display(description="Quarantine on")
+    def quarantine_on(self, source):
+        return _policy(source).get_quarantine_on_display()
+
+    @admin.display(description="Personal data")
+    def privacy_check(self, source):
+        return _policy(source).get_privacy_check_display()
+
+
+def _policy(source: Source) -> SourcePolicy:
+    try:
+        return source.policy
+    except SourcePolicy.DoesNotExist:
+        return SourcePolicy(source=source)
 
 
 @admin.register(Baseline)

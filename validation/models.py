@@ -73,6 +73,50 @@ class ValidationRun(models.Model):
         return f"batch {self.batch_id}: {self.verdict}"
 
 
+class QuarantinePolicy(models.TextChoices):
+    """Which verdicts keep a source's batch out: `fail` only (a `warn` admits with an alert), or both."""
+
+    ERRORS = ValidationRun.Verdict.FAIL, "Errors (a warning admits the batch and raises an alert)"
+    WARNINGS = ValidationRun.Verdict.WARN, "Warnings and errors"
+
+
+class PrivacyPolicy(models.TextChoices):
+    """What personal data in a batch (email addresses, phone numbers, card numbers, IBANs, IP addresses as whole
+    values; docs/validation.md, "Personal data") does: an error, a warning, or nothing (not even checked)."""
+
+    ERROR = "error", "Error (personal data quarantines the batch)"
+    WARN = "warn", "Warning (personal data is reported; the quarantine policy decides)"
+    OFF = "off", "Off (not checked; profiles keep raw values)"
+
+
+class SourcePolicy(models.Model):
+    """How validation treats one source's batches. A source without a row has the defaults (`source_policy_get`);
+    the row is made when a setting is first changed (`source_policy_set`)."""
+
+    source = models.OneToOneField(Source, on_delete=models.CASCADE, primary_key=True, related_name="policy")
+    quarantine_on = models.CharField(
+        max_length=10, choices=QuarantinePolicy.choices, default=QuarantinePolicy.ERRORS,
+        help_text="Which findings quarantine a batch; the others admit it and raise an alert.")
+    privacy_check = models.CharField(
+        max_length=10, choices=PrivacyPolicy.choices, default=PrivacyPolicy.ERROR,
+        help_text="Features that look like personal data (at least 5% email addresses, phone numbers, card numbers, "
+                  "IBANs or IP addresses): an error, a warning, or off. When on, the profiles of such a feature keep "
+                  "no raw value of it.")
+
+    class Meta:
+        verbose_name_plural = "source policies"
+
+    def __str__(self) -> str:
+        return f"{self.source.name}: quarantine on {self.quarantine_on}, personal data {self.privacy_check}"
+
+    def quarantines(self, verdict: str) -> bool:
+        """Whether a verdict keeps the source's batch out: `fail` and `no_baseline` always, `warn` when the policy
+        says so; `pass` never."""
+        if verdict == ValidationRun.Verdict.WARN:
+            return self.quarantine_on == QuarantinePolicy.WARNINGS
+        return verdict in (ValidationRun.Verdict.FAIL, ValidationRun.Verdict.NO_BASELINE)
+
+
 class DailyProfile(models.Model):
     """A source's batches of one day (UTC, by arrival) merged into one profile on the baseline's
     edges, and compared with that baseline: the points of the feature-drift-over-time chart.

@@ -2,7 +2,7 @@
 from celery import Task, chord, shared_task
 from django.conf import settings
 
-from collection.tasks import PIPELINE_STEP
+from config.retry import PIPELINE_STEP
 
 from . import alerts, services
 
@@ -25,7 +25,7 @@ def validate_batch(self, batch_id: int) -> int:
         services.batch_validate_whole(plan=plan, actor=ACTOR)
         return batch_id
     chunks = [validate_chunk.si(plan=plan, index=i) for i in range(len(plan["chunks"]))]
-    raise self.replace(chord(chunks, validate_merge.s(plan=plan)))
+    return self.replace(chord(chunks, validate_merge.s(plan=plan)))  # raises Ignore on a worker
 
 
 class ClaimedStep(Task):

@@ -1,44 +1,64 @@
-"""The command-line side: source_create prints a working key, ingest runs the same service as the API."""
+"""The command-line side: ingest runs the same service as the API (source_create: tests/config/test_commands.py)."""
 import gzip
 import io
 
 import orjson
 import pytest
 from django.core.management import CommandError, call_command
-from rest_framework.test import APIClient
 
-from collection.models import Batch, Record, Source
-
-
-def test_source_create_prints_a_key_that_works(db):
-    out, err = io.StringIO(), io.StringIO()
-    call_command("source_create", "fraud-model", "--kind", "model_output", "--from-model",
-                 "--expected-interval-minutes", "30", stdout=out, stderr=err)
-    source = Source.objects.get(name="fraud-model")
-    assert source.from_model and source.expected_interval.total_seconds() == 1800
-    key = out.getvalue().strip()
-    assert key.startswith("sieve_") and "shown once" in err.getvalue()
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    assert client.get("/api/v1/batches").status_code == 200
+from collection.models import Batch, Record
 
 
-def test_source_create_refuses_a_taken_name(db):
-    call_command("source_create", "app-one", stdout=io.StringIO(), stderr=io.StringIO())
-    with pytest.raises(CommandError, match="name"):
-        call_command("source_create", "app-one", stdout=io.StringIO(), stderr=io.StringIO())
-
-
-def test_ingest_command_ingests_a_file_and_reports_the_status(source, tmp_path):
+@pytest.mark.worker
+def test_ingest_command_follows_the_batch_to_its_verdict(source, tmp_path, worker):
     path = tmp_path / "orders.ndjson.gz"
     path.write_bytes(gzip.compress(b"".join(
         orjson.dumps({"external_id": f"o{i}", "features": {"v": i}}) + b"\n" for i in range(40))))
-    out = io.StringIO()
-    call_command("ingest", str(path), "--source", source.name, stdout=out, stderr=io.StringIO())
+    out, err = io.StringIO(), io.StringIO()
+    call_command("ingest", str(path), "--source", source.name, "--timeout", "120", stdout=out, stderr=err)
     batch = Batch.objects.get()
-    assert batch.status == "ingested" and batch.gzipped
-    assert f"batch {batch.pk}: ingested, 40 records" in out.getvalue()
-    assert Record.objects.count() == 40
+    # Without a baseline the verdict is "no baseline", which quarantines; the command says so, not "ingested".
+    assert batch.status == "quarantined" and batch.gzipped and Record.objects.count() == 40
+    assert out.getvalue().startswith(f"batch {batch.pk}: quarantined (no baseline), 40 records, ")
+    # Not a terminal: a plain line per step it saw on the way (the first is received), no bar.
+    progress = err.getvalue().splitlines()
+    assert progress[0].startswith(f"batch {batch.pk}: received (") and progress[-1].startswith(
+        f"batch {batch.pk}: quarantined (") and "\r" not in err.getvalue()
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_ingest_command_draws_a_progress_bar_on_a_terminal(source, tmp_path):
+    path = tmp_path / "orders.ndjson"
+    path.write_bytes(orjson.dumps({"external_id": "o1", "features": {"v": 1}}) + b"\n")
+    err = Terminal()
+    with pytest.raises(CommandError, match="still received"):
+        call_command("ingest", str(path), "--source", source.name, "--timeout", "0.3", stdout=io.StringIO(),
+                     stderr=err)
+    assert "\r" in err.getvalue() and "0/4 steps" in err.getvalue() and "checking" in err.getvalue()
+
+
+def test_ingest_command_gives_up_waiting_after_its_timeout_and_says_so(source, tmp_path):
+    path = tmp_path / "orders.ndjson"
+    path.write_bytes(orjson.dumps({"external_id": "o1", "features": {"v": 1}}) + b"\n")
+    out = io.StringIO()
+    # No worker here: the batch stays received.
+    with pytest.raises(CommandError, match=r"still received after \d+ s; the workers carry on"):
+        call_command("ingest", str(path), "--source", source.name, "--timeout", "0.5", stdout=out,
+                     stderr=io.StringIO())
+    assert Batch.objects.get().status == "received"
+
+
+def test_ingest_command_without_waiting_only_receives(source, tmp_path):
+    path = tmp_path / "orders.ndjson"
+    path.write_bytes(orjson.dumps({"external_id": "o1", "features": {"v": 1}}) + b"\n")
+    out = io.StringIO()
+    call_command("ingest", str(path), "--source", source.name, "--no-wait", stdout=out, stderr=io.StringIO())
+    batch = Batch.objects.get()
+    assert out.getvalue().startswith(f"batch {batch.pk}: received, 1 records")
 
 
 def test_ingest_command_names_the_bad_line(source, tmp_path):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import F, Max
 from django.urls import reverse
 from django.utils import timezone
@@ -25,6 +25,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from collection.models import Batch
 from collection.storage import data_path
+from config.retry import TRANSIENT
 from labeling.models import ConsensusRun
 from validation import alerts
 from validation.models import Alert
@@ -37,7 +38,6 @@ from .gate import gate_run, manifest_report
 
 log = logging.getLogger(__name__)
 Status = TrainingSetVersion.Status
-TRANSIENT = (OperationalError, InterfaceError)
 MANIFEST_FORMAT = 1
 PROGRESS_KEY = "sieve:version-progress:{}"
 

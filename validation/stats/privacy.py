@@ -35,7 +35,7 @@ MAX_EXAMPLES = 3
 
 EMAIL, PHONE, CARD, IBAN, IP = "email", "phone", "card", "iban", "ip"
 KINDS = (EMAIL, PHONE, CARD, IBAN, IP)
-# A source's setting (collection.models.PrivacyPolicy) and the severity of its finding.
+# A source's setting (validation.models.PrivacyPolicy) and the severity of its finding.
 POLICIES = {"error": ERROR, "warn": WARNING, "off": None}
 DESCRIPTIONS = {EMAIL: "email addresses", PHONE: "phone numbers", CARD: "payment card numbers", IBAN: "IBANs",
                 IP: "IP addresses"}

@@ -1,7 +1,7 @@
 """Calibration of the drift decisions (issue 12): two samples of one law must rarely alarm, at any size, and the
 issue's two subtle shifts must be found from 20,000 rows.
 
-Every anomaly between two draws of validation.stats.synthetic.calibration_frame (14 laws and a label) is a false
+Every anomaly between two draws of testdata.synthetic.calibration_frame (14 laws and a label) is a false
 alarm; the target is under 1% per feature. Counts are checked against what a given rate would make unlikely: the
 bound for `trials` draws at a rate is the largest count it reaches with probability at most `level` (binomial).
 Telling one feature at 1% from one at the engine's 0.1-0.3% needs ~2,000 draws of it, more than a minute affords:
@@ -15,8 +15,8 @@ from collections import Counter
 import numpy as np
 from scipy.stats import binom
 
+from testdata.synthetic import calibration_frame, subtle_shift_frame
 from validation.stats import compare, profile_frame
-from validation.stats.synthetic import calibration_frame, subtle_shift_frame
 
 TARGET = 0.01
 # Draws per size: the floors decide at 200 and 2,000 rows, where false alarms live; at 20,000 the thresholds do.

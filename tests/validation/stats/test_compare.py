@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from testdata.synthetic import bench_frame
 from validation.stats import Thresholds, compare, infer_schema, profile_chunks, profile_frame
-from validation.stats.synthetic import bench_frame
 
 ELEC2 = Path(__file__).resolve().parents[2] / "data/drift/elec2/elecNormNew.csv"
 ELEC2_COLUMNS = ["date", "day", "period", "nswprice", "nswdemand", "vicprice", "vicdemand", "transfer", "class"]

@@ -1,6 +1,6 @@
 """Quality suite: seeded drifts of documented sizes are found, controls never flagged.
 
-Sizes (validation/stats/synthetic.py): numeric large/moderate/subtle = 1 / 0.3 / 0.02 baseline
+Sizes (testdata/synthetic.py): numeric large/moderate/subtle = 1 / 0.3 / 0.02 baseline
 std of mean shift; categorical = largest share change 0.3 / 0.15 / 0.01; label P(y=1) 0.3 ->
 0.7 / 0.42 / 0.31; concept = P(y|x) sign flips with logit slopes 2 (and a +-1.5 category
 effect) / 1 / 0.1. Large drifts must be found at 1,000 rows, moderate ones at 1,000,000.
@@ -10,8 +10,8 @@ import functools
 
 import pytest
 
+from testdata import synthetic as s
 from validation.stats import compare, profile_frame
-from validation.stats import synthetic as s
 
 SIZES = [pytest.param(1_000, id="1k"), pytest.param(1_000_000, id="1M", marks=pytest.mark.slow)]
 

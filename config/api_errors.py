@@ -3,7 +3,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .errors import Refusal
+from collection.errors import Refusal
 
 
 class PayloadRejected(exceptions.APIException):

@@ -1,4 +1,6 @@
-"""`manage.py demo`: the demo admin, a source with a key and a baseline, a clean and a drifted batch. Safe to run again."""
+"""`manage.py demo`: the demo admin, a source with a key and a baseline, a clean batch taken through the pipeline
+here (config/pipeline.py: pipeline_run) and a drifted one left to the worker, then the labeling and training-set
+parts. Safe to run again."""
 import io
 import os
 import random
@@ -13,6 +15,7 @@ from django.core.management.base import BaseCommand
 
 from collection import services
 from collection.models import Source
+from config.pipeline import pipeline_run
 from labeling.demo import demo_labeling
 from trainingsets.demo import demo_trainingset
 from validation.models import Baseline
@@ -77,6 +80,9 @@ class Command(BaseCommand):
                                    actor="command:demo")
             for seed, drift in ((1, False), (2, True))
         ]
+        # The clean batch goes through the pipeline's steps here, as a worker would take it, so its records are
+        # admitted before the labeling part queues them; the drifted one is left to the worker.
+        pipeline_run(batches[0][0].pk)
         labeling = demo_labeling(source=source, clean_batch=batches[0][0], password=password)
         version = demo_trainingset(source=source, projects=[labeling["quality"]],
                                    owner=User.objects.get(username=DEMO_USER))
