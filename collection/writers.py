@@ -1,6 +1,6 @@
 """Write parsed records of one batch into the record table (COPY on PostgreSQL), in chunks.
 
-A batch of any size is written in bounded memory. The revision rule (README, "A record sent again") is applied per chunk: the newest batch's row is the
+A batch of any size is written in bounded memory. The revision rule (docs/api.md, "Rules for data sent twice") is applied per chunk: the newest batch's row is the
 current revision of an external id; older current rows of the same source are marked superseded.
 """
 from collections.abc import Iterable, Iterator, Sequence

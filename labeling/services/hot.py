@@ -4,12 +4,18 @@ The ORM versions in queue.py do the same in several round trips (and are what SQ
 exist because `next` and `submit` are what 50 raters call hundreds of times a second. The
 statements keep the same invariants: the claim locks the oldest claimable item with FOR UPDATE
 SKIP LOCKED and takes a slot in the same statement; the submit locks the lease, then the item.
+
+They run on Django's cursor (client-side binding, no server-side prepared statements, so they work
+behind PgBouncer in transaction mode), and every state they name is a parameter taken from the models'
+TextChoices. The parameters are merged into the statement's text before it is sent, so PostgreSQL
+still sees the states as constants and matches the partial indexes whose predicates name them.
 """
 import json
+from contextlib import nullcontext
 
 import orjson
-import psycopg
-from django.db import connection
+from django.conf import settings
+from django.db import connection, transaction
 
 from collection.models import Record
 
@@ -17,36 +23,36 @@ from ..models import Annotation, Assignment, Membership, QueueItem
 
 A, Q, M, N, R = (Assignment._meta.db_table, QueueItem._meta.db_table, Membership._meta.db_table,
                  Annotation._meta.db_table, Record._meta.db_table)
-_COLUMNS = [f.column for f in Assignment._meta.concrete_fields]
-_ATTNAMES = [f.attname for f in Assignment._meta.concrete_fields]
-_SELECT = ", ".join(_COLUMNS)
+_SELECT = ", ".join(f.column for f in Assignment._meta.concrete_fields)
+
+# The states and provenances the statements below name, passed as parameters from the choices.
+STATES = {"open": QueueItem.State.OPEN, "leased": Assignment.State.LEASED,
+          "submitted": Assignment.State.SUBMITTED, "skipped": Assignment.State.SKIPPED,
+          "human": Annotation.Provenance.HUMAN, "imported": Annotation.Provenance.IMPORTED}
 
 # What makes item q claimable by the rater: they are an unpaused member, the item is open, regular, has a
 # free slot, and they have not leased, labeled, skipped it or brought a label for it (an import: one
 # probe of the small partial index annotation_one_import_per_rater_and_item). Shared by the claim and the probe.
 _CLAIMABLE = f"""EXISTS (SELECT 1 FROM {M} m WHERE m.project_id = %(project)s AND m.rater_id = %(rater)s
                                          AND m.paused_at IS NULL)
-       AND q.project_id = %(project)s AND NOT q.is_gold AND q.state = 'open'
+       AND q.project_id = %(project)s AND NOT q.is_gold AND q.state = %(open)s
        AND q.submitted_count < (q.needed - q.leased_count)
        AND NOT EXISTS (SELECT 1 FROM {A} a WHERE a.item_id = q.id AND a.rater_id = %(rater)s
-                                             AND a.state IN ('leased', 'submitted', 'skipped') OFFSET 0)
+                                             AND a.state IN (%(leased)s, %(submitted)s, %(skipped)s) OFFSET 0)
        AND NOT EXISTS (SELECT 1 FROM {N} x WHERE x.item_id = q.id AND x.rater_id = %(rater)s
-                                             AND x.provenance = 'imported' AND x.undone_at IS NULL OFFSET 0)"""
+                                             AND x.provenance = %(imported)s AND x.undone_at IS NULL OFFSET 0)"""
 
 # The item predicate includes OPEN_REGULAR (models.py), so PostgreSQL reads the partial index queueitem_open.
 # "OFFSET 0" keeps the rater check a probe per candidate (index assignment_item_once_per_rater):
 # as an anti-join PostgreSQL would read all of the rater's assignments, which grow with their work.
-# A lease is ephemeral, so its commit does not wait for the disk (synchronous_commit off for this one
-# statement's transaction): a server crash can at most forget the newest leases, together with their
-# slot counts, since WAL stays atomic and in order; the next submit's durable commit flushes them anyway.
+# The statement's columns are named for Assignment.objects.raw(): the assignment's own, then `own`,
+# the item's counters and state (`item_state`) and, with the record, its fields under `record_*`.
 CLAIM = f"""
-WITH quick AS (
-    SELECT set_config('synchronous_commit', 'off', true)
-), own AS (
-    SELECT {_SELECT} FROM {A} WHERE rater_id = %(rater)s AND project_id = %(project)s AND state = 'leased'
+WITH own AS (
+    SELECT {_SELECT} FROM {A} WHERE rater_id = %(rater)s AND project_id = %(project)s AND state = %(leased)s
 ), candidate AS (
     SELECT q.id FROM {Q} q
-     WHERE NOT EXISTS (SELECT 1 FROM own) AND EXISTS (SELECT 1 FROM quick)
+     WHERE NOT EXISTS (SELECT 1 FROM own)
        AND {_CLAIMABLE}
      ORDER BY q.id
      LIMIT 1
@@ -55,46 +61,53 @@ WITH quick AS (
     UPDATE {Q} q SET leased_count = q.leased_count + 1 FROM candidate WHERE q.id = candidate.id RETURNING q.id
 ), leased AS (
     INSERT INTO {A} (item_id, project_id, rater_id, state, is_gold, holds_slot, leased_at, expires_at, skip_reason)
-    SELECT taken.id, %(project)s, %(rater)s, 'leased', false, true, %(now)s, %(until)s, '' FROM taken
+    SELECT taken.id, %(project)s, %(rater)s, %(leased)s, false, true, %(now)s, %(until)s, '' FROM taken
     RETURNING {_SELECT}
 )
-SELECT mine.*, q.submitted_count, q.needed, q.state{{record_columns}}
+SELECT mine.*, q.submitted_count, q.needed, q.state AS item_state{{record_columns}}
   FROM (SELECT true AS own, {_SELECT} FROM own UNION ALL SELECT false, {_SELECT} FROM leased) mine
   JOIN {Q} q ON q.id = mine.item_id{{record_join}}
 """
 # With the record the lease is about, for callers that show it (the API), in the same statement.
-CLAIM_WITH_RECORD = CLAIM.format(record_columns=", r.external_id, r.features, r.observed_at",
+CLAIM_WITH_RECORD = CLAIM.format(record_columns=(", r.external_id AS record_external_id, r.features AS record_features,"
+                                                 " r.observed_at AS record_observed_at"),
                                  record_join=f"\n  JOIN {R} r ON r.id = q.record_id")
 CLAIM = CLAIM.format(record_columns="", record_join="")
 
 
 def _run(sql: str, params: dict):
-    """Execute as a server-side prepared statement on Django's connection (and in its transaction):
-    planning these statements costs more than running them, so each connection plans them once."""
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
+    """One row of a statement run on Django's connection (and in its transaction)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {**STATES, **params})
         return cursor.fetchone()
 
 
 def claim(*, rater_id: int, project_id: int, now, until, with_record: bool = False) -> tuple[Assignment | None, bool]:
     """(assignment, is_own): the rater's leased assignment in the project (live or not) if there is one,
     else a new lease on the oldest claimable item, else (None, False) (no work, or not a member)."""
-    row = _run(CLAIM_WITH_RECORD if with_record else CLAIM,
-               {"rater": rater_id, "project": project_id, "now": now, "until": until})
-    if row is None:
+    params = {**STATES, "rater": rater_id, "project": project_id, "now": now, "until": until}
+    quick = settings.SIEVE_LEASE_ASYNC_COMMIT
+    with transaction.atomic() if quick else nullcontext():
+        if quick:
+            # A lease is ephemeral: with this setting its commit does not wait for the disk. A server crash
+            # can forget the newest leases together with their slot counts (WAL stays atomic and in order);
+            # labels and everything else commit durably. Inside a caller's transaction it lasts to its end.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        found = list(Assignment.objects.raw(CLAIM_WITH_RECORD if with_record else CLAIM, params))
+    if not found:
         return None, False
-    width = len(_ATTNAMES)
-    assignment = Assignment.from_db(connection.alias, _ATTNAMES, row[1:1 + width])
-    submitted, needed, state = row[1 + width:4 + width]
+    assignment = found[0]
     # Read in the same statement (as of its start): whether this lease's label will likely complete
     # the item (submit then settles at once), and the record, if asked for.
-    assignment.completes_item = state != "open" or submitted + 1 >= needed
+    assignment.completes_item = (assignment.item_state != QueueItem.State.OPEN
+                                 or assignment.submitted_count + 1 >= assignment.needed)
     if with_record:
-        external_id, features, observed_at = row[4 + width:]
-        assignment.record = Record(id=assignment.item_id, external_id=external_id, observed_at=observed_at,
+        features = assignment.record_features
+        assignment.record = Record(id=assignment.item_id, external_id=assignment.record_external_id,
+                                   observed_at=assignment.record_observed_at,
                                    features=json.loads(features) if isinstance(features, str) else features)
-    return assignment, row[0]
+    return assignment, assignment.own
 
 
 # The probe `next` runs when the claim found nothing: the same predicate without FOR UPDATE, so rows that
@@ -112,20 +125,20 @@ def claimable(*, rater_id: int, project_id: int) -> bool:
 SUBMIT = f"""
 WITH lease AS (
     SELECT id, item_id, rater_id, project_id FROM {A}
-     WHERE id = %(assignment)s AND state = 'leased' AND holds_slot AND NOT is_gold
+     WHERE id = %(assignment)s AND state = %(leased)s AND holds_slot AND NOT is_gold
      FOR UPDATE
 ), item AS (
     UPDATE {Q} q SET leased_count = q.leased_count - 1, submitted_count = q.submitted_count + 1
       FROM lease WHERE q.id = lease.item_id
-       AND (%(settles)s OR (q.state = 'open' AND q.submitted_count + 1 < q.needed))
+       AND (%(settles)s OR (q.state = %(open)s AND q.submitted_count + 1 < q.needed))
     RETURNING q.id, q.needed, q.submitted_count, q.state, q.decided_by
 ), annotation AS (
     INSERT INTO {N} (item_id, project_id, assignment_id, rater_id, actor, provenance, value, created_at)
-    SELECT lease.item_id, lease.project_id, lease.id, lease.rater_id, '', 'human', %(value)s::jsonb, %(now)s
+    SELECT lease.item_id, lease.project_id, lease.id, lease.rater_id, '', %(human)s, %(value)s::jsonb, %(now)s
       FROM lease, item
     RETURNING id
 ), finished AS (
-    UPDATE {A} SET state = 'submitted', holds_slot = false, finished_at = %(now)s
+    UPDATE {A} SET state = %(submitted)s, holds_slot = false, finished_at = %(now)s
      WHERE id = (SELECT lease.id FROM lease) AND EXISTS (SELECT 1 FROM annotation)
     RETURNING id
 )
@@ -133,7 +146,7 @@ SELECT annotation.id, item.id, item.needed, item.submitted_count, item.state, it
        CASE WHEN %(settles)s THEN
            (SELECT coalesce(jsonb_agg(x.value ORDER BY x.id), '[]'::jsonb) FROM {N} x
              WHERE x.item_id = item.id AND x.undone_at IS NULL AND NOT x.is_gold
-               AND (%(with_feedback)s OR x.provenance IN ('human', 'imported')))
+               AND (%(with_feedback)s OR x.provenance IN (%(human)s, %(imported)s)))
        END
   FROM annotation, item, finished
 """

@@ -1,0 +1,75 @@
+"""The record writer's SQLite copy (what `make run` runs: bulk inserts, ORM revision lookups) against its
+PostgreSQL path (COPY, `= ANY` lookups): the same batches written on both keep the same rows and revisions."""
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+T0 = dt.datetime(2026, 3, 1, 12, 30, tzinfo=dt.timezone.utc)
+
+
+def writer_story() -> dict:
+    """Three batches of one source written out of order; the current revision of each id, and a row read back."""
+    from collection.models import Record
+    from collection.parsing import ParsedRecord
+    from collection.writers import RecordRows
+    from tests import factories
+
+    source = factories.source_make()
+    first, middle, last = (factories.batch_of_records(source, 0) for _ in range(3))  # ids in this order
+    names = {first.pk: "first", middle.pk: "middle", last.pk: "last"}
+
+    def write(batch, ids: list[str], *, chunk_rows: int = 2) -> list:
+        rows = RecordRows(batch_id=batch.pk, source_id=source.pk)
+        records = [ParsedRecord(line=n + 1, external_id=i, features={"n": n, "name": f"é {i}", "tags": [i]},
+                                observed_at=T0 + dt.timedelta(minutes=n), label=None if n else {"is": names[batch.pk]})
+                   for n, i in enumerate(ids)]
+        return [rows.revisions_possible, rows.write_all(records, chunk_rows=chunk_rows)]
+
+    seen = {"first": write(first, ["a", "b", "c"]), "last": write(last, ["b", "d"]),
+            # Older than `last`: its b stays superseded, its a supersedes the first batch's.
+            "middle": write(middle, ["a", "b"], chunk_rows=1)}
+    rows = Record.objects.filter(source=source)
+    seen["current"] = sorted([r.external_id, names[r.batch_id]] for r in rows.filter(is_current=True))
+    seen["superseded"] = sorted([r.external_id, names[r.batch_id]] for r in rows.filter(is_current=False))
+    stored = rows.get(batch=middle, external_id="a")
+    seen["stored"] = [stored.line, stored.features, stored.observed_at.isoformat(), stored.label]
+    return seen
+
+
+def on_sqlite(tmp_path, story: str) -> dict:
+    """Run `story` of this module in a subprocess on a new SQLite database (migrated), as `make run` would."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'sieve.sqlite3'}", SIEVE_DATA_DIR=str(tmp_path / "var"),
+               DJANGO_SETTINGS_MODULE="config.settings")
+    subprocess.run([sys.executable, "manage.py", "migrate", "collection", "--noinput", "-v0"], cwd=ROOT, env=env,
+                   check=True)
+    code = ("import django, json; django.setup(); from django.db import connection; "
+            "assert connection.vendor == 'sqlite', connection.vendor; "
+            f"from {__name__} import {story}; print(json.dumps({story}()))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_the_sqlite_writer_keeps_the_same_rows_and_revisions_as_copy_on_postgresql(db, tmp_path):
+    from django.db import connection
+
+    assert connection.vendor == "postgresql"
+    copied = json.loads(json.dumps(writer_story()))  # as the subprocess reports it
+    sqlite = on_sqlite(tmp_path, "writer_story")
+    assert sqlite == copied
+    assert sqlite["first"] == [False, 3]  # no current rows yet: no revision lookups (one COPY on PostgreSQL)
+    assert sqlite["last"] == [True, 2]
+    assert sqlite["middle"] == [True, 2]
+    assert sqlite["current"] == [["a", "middle"], ["b", "last"], ["c", "first"], ["d", "last"]]
+    assert sqlite["superseded"] == [["a", "first"], ["b", "first"], ["b", "middle"]]
+    assert sqlite["stored"] == [1, {"n": 0, "name": "é a", "tags": ["a"]}, "2026-03-01T12:30:00+00:00",
+                                {"is": "middle"}]
