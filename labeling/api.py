@@ -6,7 +6,6 @@ is a 404: it is never confirmed to exist.
 """
 from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in
-from django.db.models import JSONField, OuterRef, Subquery
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -19,13 +18,13 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from collection.api_errors import PayloadRejected, error_response
-from collection.api_errors import refused as service_refused
+from config.api_errors import PayloadRejected, error_response
+from config.api_errors import refused as service_refused
 from config.security import ThrottledBasicAuthentication, refuse_if_locked_out
 
 from . import selectors, services
-from .auth import RaterTokenAuthentication
-from .models import Annotation, LabelingProject
+from .auth import RaterTokenAuthentication, SourceKeyRefused
+from .models import LabelingProject
 from .serializers import (
     AnnotationInSerializer,
     AnnotationOutSerializer,
@@ -40,7 +39,8 @@ from .serializers import (
 )
 
 NOT_A_RATER = "only raters label: this user has no rater profile"
-PEOPLE = [RaterTokenAuthentication, authentication.SessionAuthentication, ThrottledBasicAuthentication]
+PEOPLE = [RaterTokenAuthentication, authentication.SessionAuthentication, ThrottledBasicAuthentication,
+          SourceKeyRefused]
 
 
 def refused(exc: services.LabelingError | services.InvalidLabel) -> PayloadRejected:
@@ -84,7 +84,7 @@ class ProjectList(PersonView):
                    description="A rater's projects (those they belong to); staff see every project.",
                    responses=ProjectSerializer(many=True))
     def get(self, request):
-        projects = selectors.project_list(user=request.user).order_by("name")
+        projects = selectors.project_list(user=request.user)
         return Response(ProjectSerializer(projects, many=True).data)
 
 
@@ -120,10 +120,6 @@ class ProjectItems(PersonView):
     def get(self, request, pk: int):
         project = self.project(pk)
         items = selectors.project_items(project=project, user=request.user)
-        if not request.user.is_staff:
-            mine = Annotation.objects.filter(item=OuterRef("pk"), rater__user_id=request.user.pk,
-                                             undone_at__isnull=True).values("value")[:1]
-            items = items.annotate(my_label=Subquery(mine, output_field=JSONField()))
         paginator = ItemPagination()
         page = paginator.paginate_queryset(items, request, view=self)
         shape = ItemAdminSerializer if request.user.is_staff else ItemRaterSerializer

@@ -10,7 +10,7 @@ from rest_framework import pagination, permissions, serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from collection.api_errors import PayloadRejected
+from config.api_errors import PayloadRejected
 
 from . import services
 from .api import PersonView, refused
@@ -71,7 +71,7 @@ class ProjectConsensusRuns(StaffView):
     def get(self, request, pk: int):
         project = self.project(pk)
         paginator = RunPagination()
-        page = paginator.paginate_queryset(consensus_run_list(project=project).select_related("requested_by"),
+        page = paginator.paginate_queryset(consensus_run_list(project=project),
                                            request, view=self)
         return paginator.get_paginated_response(
             ConsensusRunSerializer(page, many=True, context={"request": request}).data)

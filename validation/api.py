@@ -1,16 +1,14 @@
 """The validation API (staff only): a batch's verdict, and an admin's review of a quarantined batch."""
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from collection.models import Batch
 from collection.serializers import BatchSerializer
 
-from . import services
-from .models import ValidationRun
+from . import selectors, services
 from .serializers import ReviewSerializer, ValidationRunSerializer
 
 
@@ -22,8 +20,10 @@ class BatchValidation(APIView):
 
     @extend_schema(operation_id="batch_validation", summary="A batch's verdict", responses=ValidationRunSerializer)
     def get(self, request, pk: int):
-        batch = get_object_or_404(Batch, pk=pk)
-        run = ValidationRun.objects.filter(batch=batch).select_related("batch").prefetch_related("anomalies").first()
+        batch = selectors.batch_get(batch_id=pk)
+        if batch is None:
+            raise Http404("No Batch matches the given query.")
+        run = selectors.run_with_anomalies_get(batch_id=batch.pk)
         if run is None:
             raise NotFound(f"batch {pk} has no verdict yet (it is {batch.status})")
         return Response(ValidationRunSerializer(run).data)
@@ -37,7 +37,8 @@ class BatchReview(APIView):
     @extend_schema(operation_id="batch_review", summary="Review a quarantined batch", request=ReviewSerializer,
                    responses=BatchSerializer)
     def post(self, request, pk: int):
-        get_object_or_404(Batch, pk=pk)
+        if not selectors.batch_exists(batch_id=pk):
+            raise Http404("No Batch matches the given query.")
         review = ReviewSerializer(data=request.data)
         review.is_valid(raise_exception=True)
         try:

@@ -7,15 +7,14 @@ names may hold any character; errors name the feature.
 """
 from django import forms
 
-from .services import baseline_digest
+from .services.edits import baseline_digest, baseline_edit_build, baseline_edit_check
 from .stats import Schema, Thresholds
 from .stats.schema import SERVING, TRAINING
-from .stats.thresholds import METRICS
+from .stats.thresholds import METRICS, feature_metrics
 
-# The per-feature thresholds an admin is offered for each kind: the drift metrics that decide by
-# default (docs/validation.md) and the missing rate. Other per-feature overrides (set in JSON, say)
+# The per-feature thresholds an admin is offered for each kind come from the engine (thresholds.feature_metrics):
+# the drift metrics that decide by default and the missing rate. Other per-feature overrides (set in JSON, say)
 # are kept as they are.
-FEATURE_METRICS = {"numeric": ("wasserstein", "js", "missing_rate"), "categorical": ("linf", "js", "missing_rate")}
 
 
 def _threshold_field(label: str, initial) -> forms.FloatField:
@@ -61,7 +60,7 @@ class BaselineEditForm(forms.Form):
                     self.fields[f"f{i}-{bound}"] = forms.FloatField(
                         required=False, initial=getattr(fs, bound), label=f"{name} {bound}",
                         widget=forms.NumberInput(attrs={"step": "any", "placeholder": "no limit"}))
-            for metric in FEATURE_METRICS.get(fs.kind, ()):
+            for metric in feature_metrics(fs.kind):
                 self.fields[f"f{i}-{metric}"] = _threshold_field(
                     f"{name} {metric}", th.per_feature.get(name, {}).get(metric))
 
@@ -71,7 +70,7 @@ class BaselineEditForm(forms.Form):
             fields = {key.split("-", 1)[1].replace("-", "_"): self[key] for key in self.fields
                       if key.startswith(f"f{i}-")}
             yield {"name": name, "kind": fs.kind, "fields": fields,
-                   "metrics": [fields[m] for m in FEATURE_METRICS.get(fs.kind, ())]}
+                   "metrics": [fields[m] for m in feature_metrics(fs.kind)]}
 
     def error_list(self) -> list[str]:
         """Every error as one line that names the setting (a feature's field by the feature's name)."""
@@ -86,37 +85,29 @@ class BaselineEditForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        for i, (name, fs) in enumerate(self.features):
-            low, high = data.get(f"f{i}-min"), data.get(f"f{i}-max")
-            if low is not None and high is not None and low > high:
-                self.add_error(f"f{i}-max", f"{high:g} is below the min, {low:g}")
-            if data.get(f"f{i}-absent-{TRAINING}") and data.get(f"f{i}-absent-{SERVING}"):
-                self.add_error(f"f{i}-absent-{SERVING}", "a feature cannot be absent in training and in serving")
+        # The rules themselves are the service's (services.edits); the form maps what breaks them to its fields.
+        fields = {name: f"f{i}" for i, (name, _) in enumerate(self.features)}
+        for name, setting, message in baseline_edit_check(features=self._feature_edits(data)):
+            self.add_error(f"{fields[name]}-{setting}", message)
         return data
+
+    def _feature_edits(self, data: dict) -> dict[str, dict]:
+        """Each feature's edit as the service takes it, from what of it is valid in `data`."""
+        edits = {}
+        for i, (name, fs) in enumerate(self.features):
+            edit = {"required": data.get(f"f{i}-required", False),
+                    "absent": [env for env in (TRAINING, SERVING) if data.get(f"f{i}-absent-{env}")],
+                    "thresholds": {m: data.get(f"f{i}-{m}") for m in feature_metrics(fs.kind)}}
+            if fs.kind == "categorical":
+                edit["domain"] = [v.strip() for v in (data.get(f"f{i}-domain") or "").splitlines() if v.strip()]
+            else:
+                edit["min"], edit["max"] = data.get(f"f{i}-min"), data.get(f"f{i}-max")
+            edits[name] = edit
+        return edits
 
     def edited(self) -> tuple[Schema, Thresholds]:
         """The schema and thresholds the valid form describes (call after is_valid())."""
         data = self.cleaned_data
-        schema = Schema.from_dict(self.baseline.schema)
-        thresholds = Thresholds.from_dict(self.baseline.thresholds or {})
-        thresholds.drift_share, thresholds.min_rows, thresholds.alpha = (
-            data["drift_share"], data["min_rows"], data["alpha"])
-        thresholds.defaults.update({m: data[f"default-{m}"] for m in METRICS})
-        for i, (name, _) in enumerate(self.features):
-            fs = schema.features[name]
-            fs.required = data[f"f{i}-required"]
-            fs.not_in_environments = [env for env in (TRAINING, SERVING) if data[f"f{i}-absent-{env}"]]
-            if fs.kind == "categorical":
-                values = [v.strip() for v in data[f"f{i}-domain"].splitlines() if v.strip()]
-                fs.domain = list(dict.fromkeys(values)) or None
-            else:
-                fs.min, fs.max = data[f"f{i}-min"], data[f"f{i}-max"]
-            overrides = thresholds.per_feature.setdefault(name, {})
-            for metric in FEATURE_METRICS.get(fs.kind, ()):
-                if data[f"f{i}-{metric}"] is None:
-                    overrides.pop(metric, None)
-                else:
-                    overrides[metric] = data[f"f{i}-{metric}"]
-            if not overrides:
-                del thresholds.per_feature[name]
-        return schema, thresholds
+        return baseline_edit_build(baseline=self.baseline, drift_share=data["drift_share"], min_rows=data["min_rows"],
+                                   alpha=data["alpha"], defaults={m: data[f"default-{m}"] for m in METRICS},
+                                   features=self._feature_edits(data))

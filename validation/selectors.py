@@ -11,8 +11,63 @@ from django.utils import timezone
 
 from collection.models import Batch, BatchTransition, Source, SourceKey
 
-from .models import Alert, Baseline, DailyProfile, ValidationRun
+from .models import Alert, Baseline, DailyProfile, SourcePolicy, ValidationRun
 from .stats import Profile, Schema, Thresholds, compare
+from .stats.thresholds import DECIDING
+
+# --- look-ups by id (None when there is none: the page or API answers 404)
+
+
+def batch_get(*, batch_id: int) -> Batch | None:
+    """A batch with its source."""
+    return Batch.objects.select_related("source").filter(pk=batch_id).first()
+
+
+def batch_exists(*, batch_id: int) -> bool:
+    return Batch.objects.filter(pk=batch_id).exists()
+
+
+def run_get(*, batch_id: int, light: bool = False) -> ValidationRun | None:
+    """A batch's validation run with its baseline; `light`: without the run's report and profile and the
+    baseline's profile, schema and thresholds (all large), as a page that shows the verdict alone needs."""
+    runs = ValidationRun.objects.filter(batch_id=batch_id).select_related("baseline")
+    if light:
+        runs = runs.defer("report", "profile", "baseline__profile", "baseline__schema", "baseline__thresholds")
+    return runs.first()
+
+
+def run_with_anomalies_get(*, batch_id: int) -> ValidationRun | None:
+    """A batch's run with its batch and anomalies, as the API shows it."""
+    return ValidationRun.objects.filter(batch_id=batch_id).select_related("batch").prefetch_related("anomalies") \
+        .first()
+
+
+def run_anomaly_list(*, run: ValidationRun):
+    """The run's anomalies, the most severe first, then by feature."""
+    return run.anomalies.order_by("severity", "feature", "id")
+
+
+def batch_transition_list(*, batch: Batch):
+    """The batch's moves from status to status, in order."""
+    return batch.transitions.all()
+
+
+def source_get(*, source_id: int) -> Source | None:
+    return Source.objects.filter(pk=source_id).first()
+
+
+def baseline_get(*, baseline_id: int, source_id: int | None = None, profile: bool = True) -> Baseline | None:
+    """A baseline with its source (of that source, if given); without its large profile unless `profile`."""
+    baselines = Baseline.objects.select_related("source").filter(pk=baseline_id)
+    if source_id is not None:
+        baselines = baselines.filter(source_id=source_id)
+    return (baselines if profile else baselines.defer("profile")).first()
+
+
+def baseline_list(*, source: Source) -> list[Baseline]:
+    """The source's baselines, newest first, with their schemas and thresholds but not their profiles."""
+    return list(Baseline.objects.filter(source=source).defer("profile"))
+
 
 # --- freshness
 
@@ -68,7 +123,8 @@ def quarantine_queue():
 def failed_batches():
     """Batches that ended `failed` (a bad payload, or a step that kept failing), newest first, with their error."""
     return (Batch.objects.filter(status=Batch.Status.FAILED).select_related("source")
-            .only("id", "received_at", "updated_at", "error", "error_line", "source__name").order_by("-updated_at", "-id"))
+            .only("id", "received_at", "updated_at", "error", "error_line", "source__name")
+            .order_by("-updated_at", "-id"))
 
 
 # --- a batch against its baseline
@@ -84,6 +140,13 @@ def _bin_labels(spec) -> list[str]:
 def _shares(hist) -> list[float]:
     total = float(hist.sum()) or 1.0
     return [round(float(v) / total, 6) for v in hist]
+
+
+def _deciding_first(metrics: dict, kind: str) -> dict:
+    """A feature's metrics in the engine's order: those that decide drift for its kind first (thresholds.DECIDING),
+    then the rest as the report has them."""
+    deciding = [name for name in DECIDING.get(kind, ()) if name in metrics]
+    return {name: metrics[name] for name in [*deciding, *(n for n in metrics if n not in deciding)]}
 
 
 def batch_chart_features(run: ValidationRun) -> list[tuple[str, bool]]:
@@ -124,7 +187,7 @@ def profile_charts(profile: str | Profile, reference: str | Profile, report: dic
         charts.append({
             "feature": name, "kind": spec.kind, "labels": _bin_labels(spec),
             "baseline": _shares(reference.features[name].hist), "batch": _shares(batch.features[name].hist),
-            "metrics": metrics.get(name, {}), "flagged": flagged,
+            "metrics": _deciding_first(metrics.get(name, {}), spec.kind), "flagged": flagged,
         })
     return charts
 
@@ -160,16 +223,19 @@ def source_list():
 
 
 def source_rows(sources, *, since: dt.datetime, now=None) -> list[dict]:
-    """For each of these sources: its batches, records and quarantine rate since `since`, and its freshness."""
+    """For each of these sources: its batches, records and quarantine rate since `since`, its freshness and its
+    policy (SourcePolicy)."""
     now = now or timezone.now()
     sources = list(sources)
     stats = {row["source_id"]: row for row in _batch_stats(
         Batch.objects.filter(source__in=sources, received_at__gte=since).values("source_id").order_by())}
+    policies = {policy.source_id: policy for policy in SourcePolicy.objects.filter(source__in=sources)}
     rows = []
     for source in sources:
         row = stats.get(source.pk, {"batches": 0, "records": 0, "validated": 0, "quarantined": 0})
         rows.append({**freshness(source, source.last_batch_at, now=now), **row,
-                     "records": row["records"] or 0, "rate": _rate(row["quarantined"], row["validated"])})
+                     "records": row["records"] or 0, "rate": _rate(row["quarantined"], row["validated"]),
+                     "policy": policies.get(source.pk) or SourcePolicy(source=source)})
     return rows
 
 
@@ -216,20 +282,19 @@ def source_batches(source: Source):
 
 # --- drift over time
 
-# A feature's deciding drift metric is the first of these that has a threshold (see thresholds.DECIDING
-# and docs/validation.md): the chart shows what decides, not a report-only number.
-DRIFT_METRICS = {"numeric": ("wasserstein", "psi", "js", "ks"), "categorical": ("js", "linf", "psi")}
 LABEL_METRIC = "label"
 
 
 def drift_metrics(baseline: Baseline, feature: str, thresholds: Thresholds | None = None) -> tuple[str, ...]:
-    """The metrics the drift chart can show for a feature, the deciding one first."""
+    """The metrics the drift chart can show for a feature, the deciding one first: the engine's deciding metrics
+    for its kind (thresholds.DECIDING), in the engine's order, those with a threshold first. The chart shows what
+    decides, not a report-only number."""
     schema = baseline.schema or {}
     if feature == schema.get("label"):
         return (LABEL_METRIC,)
     kind = schema.get("features", {}).get(feature, {}).get("kind", "numeric")
     thresholds = thresholds or Thresholds.from_dict(baseline.thresholds or {})
-    choices = DRIFT_METRICS.get(kind, DRIFT_METRICS["numeric"])
+    choices = DECIDING.get(kind, DECIDING["numeric"])
     with_threshold = [m for m in choices if thresholds.get(feature, m) is not None]
     return tuple(with_threshold + [m for m in choices if m not in with_threshold])
 
@@ -297,20 +362,28 @@ def baseline_effect(baseline, schema, thresholds) -> dict | None:
         return None
     batch, reference = Profile.from_json(run.profile), Profile.from_json(baseline.profile)
     saved_schema, saved_thresholds = Schema.from_dict(baseline.schema), Thresholds.from_dict(baseline.thresholds or {})
-    privacy = run.batch.source.privacy_check
+    policy = source_policy_get(source=run.batch.source)
+    privacy = policy.privacy_check
     saved = compare(batch, reference, schema=saved_schema, thresholds=saved_thresholds, privacy=privacy)
     # The page's first view (and an untouched form) asks about the saved settings: one comparison.
     unchanged = schema.to_dict() == saved_schema.to_dict() and thresholds.to_dict() == saved_thresholds.to_dict()
     edited = saved if unchanged else compare(batch, reference, schema=schema, thresholds=thresholds, privacy=privacy)
     before, after = _anomaly_keys(saved), _anomaly_keys(edited)
-    source = run.batch.source
     return {
         "batch": run.batch,
         "before": saved.verdict, "after": edited.verdict,
-        "before_outcome": "quarantined" if source.quarantines(saved.verdict) else "admitted",
-        "after_outcome": "quarantined" if source.quarantines(edited.verdict) else "admitted",
+        "before_outcome": "quarantined" if policy.quarantines(saved.verdict) else "admitted",
+        "after_outcome": "quarantined" if policy.quarantines(edited.verdict) else "admitted",
         "added": [after[k] for k in after if k not in before],
         "removed": [before[k] for k in before if k not in after],
         "kept": len([k for k in after if k in before]),
         "reasons": edited.reasons,
     }
+
+
+# --- a source's policy
+
+
+def source_policy_get(*, source: Source) -> SourcePolicy:
+    """How validation treats the source's batches: its row, or the defaults (unsaved) when none was set."""
+    return SourcePolicy.objects.filter(source=source).first() or SourcePolicy(source=source)

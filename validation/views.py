@@ -3,21 +3,19 @@ with their health, and each feature's drift over time."""
 import datetime as dt
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import FileResponse, Http404, HttpResponseBadRequest
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from collection.models import Batch, Source
 from collection.services import BatchNotFailed
 from collection.storage import data_path
 from collection.timestamps import TimestampInvalid, TimestampOutOfRange, day_minus, day_parse
+from config.access import staff_required
 
 from . import selectors, services
 from .forms import BaselineEditForm
-from .models import Baseline, ValidationRun
 
 CHARTS_PER_PAGE = 12
 DEFAULT_DAYS = 90
@@ -53,6 +51,13 @@ def _out_of_range(exc: DayOutOfRange) -> HttpResponseBadRequest:
     return HttpResponseBadRequest(f"Cannot show this range: {exc}", content_type="text/plain; charset=utf-8")
 
 
+def _found(found):
+    """What a selector found, or a 404 when it found nothing."""
+    if not found:
+        raise Http404("No such page")
+    return found
+
+
 def _page(request, items, per_page: int, param: str = "page"):
     """A page of `items`, with the links to its neighbours keeping the rest of the query string."""
     page = Paginator(items, per_page).get_page(request.GET.get(param))
@@ -67,7 +72,7 @@ def _page(request, items, per_page: int, param: str = "page"):
     return page
 
 
-@staff_member_required
+@staff_required
 def quality_home(request):
     return render(request, "validation/home.html", {
         **selectors.quality_overview(), "queue": _page(request, selectors.quarantine_queue(), 50),
@@ -75,25 +80,24 @@ def quality_home(request):
         "failed": _page(request, selectors.failed_batches(), 20, "failed")})
 
 
-@staff_member_required
+@staff_required
 def batch_page(request, pk: int):
     """The verdict and anomalies; the feature charts come a page at a time from `batch_charts`."""
-    batch = get_object_or_404(Batch.objects.select_related("source"), pk=pk)
+    batch = _found(selectors.batch_get(batch_id=pk))
     # The run's report and both profiles are large and only the charts need them.
-    run = ValidationRun.objects.filter(batch=batch).select_related("baseline") \
-        .defer("report", "profile", "baseline__profile", "baseline__schema", "baseline__thresholds").first()
-    anomalies = run.anomalies.order_by("severity", "feature", "id") if run else []
+    run = selectors.run_get(batch_id=batch.pk, light=True)
+    anomalies = selectors.run_anomaly_list(run=run) if run else []
     return render(request, "validation/batch.html", {
         "batch": batch, "run": run, "anomalies": _page(request, anomalies, 100, "anomalies"),
-        "transitions": batch.transitions.all(), "charts_per_page": CHARTS_PER_PAGE,
+        "transitions": selectors.batch_transition_list(batch=batch), "charts_per_page": CHARTS_PER_PAGE,
     })
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def batch_review(request, pk: int):
     """Approve or reject a quarantined batch; any other `decision` is a 400 that changes nothing."""
-    get_object_or_404(Batch.objects.only("pk"), pk=pk)
+    _found(selectors.batch_exists(batch_id=pk))
     decision = request.POST.get("decision")
     if decision not in REVIEW_DECISIONS:
         return HttpResponseBadRequest(f"Unknown decision {decision!r}: it must be 'approve' or 'reject'.",
@@ -109,11 +113,11 @@ def batch_review(request, pk: int):
     return redirect("quality-batch", pk=pk)
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def batch_retry(request, pk: int):
     """Give a failed batch back to the pipeline (after a fix)."""
-    get_object_or_404(Batch.objects.only("pk"), pk=pk)
+    _found(selectors.batch_exists(batch_id=pk))
     try:
         services.batch_retry(batch_id=pk, user=request.user)
     except BatchNotFailed as exc:
@@ -123,10 +127,10 @@ def batch_retry(request, pk: int):
     return redirect("quality-batch", pk=pk)
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def batch_make_baseline(request, pk: int):
-    get_object_or_404(Batch.objects.only("pk"), pk=pk)
+    _found(selectors.batch_exists(batch_id=pk))
     try:
         baseline = services.batch_make_baseline(batch_id=pk, user=request.user)
     except services.ReviewError as exc:
@@ -136,18 +140,18 @@ def batch_make_baseline(request, pk: int):
     return redirect("quality-batch", pk=pk)
 
 
-@staff_member_required
+@staff_required
 def batch_payload(request, pk: int):
     """The raw payload exactly as the source sent it."""
-    batch = get_object_or_404(Batch, pk=pk)
+    batch = _found(selectors.batch_get(batch_id=pk))
     name = f"batch-{batch.pk}.{batch.format}{'.gz' if batch.gzipped else ''}"
     return FileResponse(open(data_path(batch.payload), "rb"), as_attachment=True, filename=name)
 
 
-@staff_member_required
+@staff_required
 def batch_charts(request, pk: int):
     """A page of the batch's feature charts (flagged features first), loaded by htmx into the batch page."""
-    run = get_object_or_404(ValidationRun.objects.select_related("baseline"), batch_id=pk)
+    run = _found(selectors.run_get(batch_id=pk))
     page = _page(request, selectors.batch_chart_features(run), CHARTS_PER_PAGE)
     return render(request, "validation/_batch_charts.html", {
         "batch_id": pk, "run": run, "page": page, "charts": selectors.batch_charts(run, list(page)),
@@ -157,7 +161,7 @@ def batch_charts(request, pk: int):
 # --- sources and drift over time
 
 
-@staff_member_required
+@staff_required
 def sources_list(request):
     page = _page(request, selectors.source_list(), 50)
     since = timezone.now() - dt.timedelta(days=DEFAULT_DAYS)
@@ -165,9 +169,9 @@ def sources_list(request):
         "page": page, "rows": selectors.source_rows(page.object_list, since=since), "days": DEFAULT_DAYS})
 
 
-@staff_member_required
+@staff_required
 def source_page(request, pk: int):
-    source = get_object_or_404(Source, pk=pk)
+    source = _found(selectors.source_get(source_id=pk))
     try:
         start, end = _date_range(request)
     except DayOutOfRange as exc:
@@ -176,26 +180,27 @@ def source_page(request, pk: int):
     return render(request, "validation/source.html", {
         "source": source, "start": start, "end": end, "activity": activity,
         "freshness": selectors.source_freshness(source),
+        "policy": selectors.source_policy_get(source=source),
         "keys": _page(request, selectors.source_keys(source), 20, "keys"),
         "baselines": _page(request, selectors.source_baselines(source), 20, "baselines"),
         "batches": _page(request, selectors.source_batches(source), 50, "page"),
     })
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def baseline_activate(request, pk: int, baseline_pk: int):
-    baseline = get_object_or_404(Baseline.objects.defer("profile"), pk=baseline_pk, source_id=pk)
+    baseline = _found(selectors.baseline_get(baseline_id=baseline_pk, source_id=pk, profile=False))
     services.baseline_activate(baseline=baseline, by=request.user)
     messages.success(request, f"Baseline {baseline.pk} is now the active baseline of this source.")
     return redirect("quality-source", pk=pk)
 
 
-@staff_member_required
+@staff_required
 def drift_page(request, pk: int):
     """Each feature's drift against one baseline (the active one unless chosen), day by day."""
-    source = get_object_or_404(Source, pk=pk)
-    baselines = list(Baseline.objects.filter(source=source).defer("profile"))
+    source = _found(selectors.source_get(source_id=pk))
+    baselines = selectors.baseline_list(source=source)
     chosen = request.GET.get("baseline")
     baseline = next((b for b in baselines if str(b.pk) == chosen), None) \
         or next((b for b in baselines if b.is_active), None) or (baselines[0] if baselines else None)
@@ -222,11 +227,11 @@ def drift_page(request, pk: int):
 # --- editing a baseline's schema and thresholds (the effect on the last batch is shown before saving)
 
 
-@staff_member_required
+@staff_required
 def baseline_edit(request, pk: int):
     """GET: the form. POST with `preview` (htmx): the effect on the last batch, nothing saved.
     POST with `save`: saved and audited, then back to the form with what changed."""
-    baseline = get_object_or_404(Baseline.objects.select_related("source"), pk=pk)
+    baseline = _found(selectors.baseline_get(baseline_id=pk))
     form = BaselineEditForm(request.POST or None, baseline=baseline)
     effect = None
     if request.method == "POST" and form.is_valid():

@@ -1,8 +1,8 @@
 """Reads of the labeling app that the API, the pages and the admin share."""
 from datetime import datetime, timedelta
 
-from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.core.cache import cache
+from django.db.models import Count, Exists, JSONField, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from collection.models import Batch, Record
@@ -13,93 +13,27 @@ from ..labels import same_label
 from ..models import Annotation, Assignment, LabelingProject, Membership, QueueItem, Rater, RoutedBatch
 
 
-def _one(model, sql: str, params: list):
-    """One row as a model instance, by plain SQL: these reads run on every labeling request, and
-    building the query through the ORM costs more than running it."""
-    found = _row(sql, params, model)
-    return None if found is None else found[0]
-
-
-def _row(sql: str, params: list, *models) -> tuple | None:
-    """One row whose columns are those of `models` in turn, as one instance of each (None for a model
-    whose columns are all NULL: an outer join that found nothing); None when there is no row."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    instances, start = [], 0
-    for model in models:
-        fields = _converted_fields(model)
-        values = row[start:start + len(fields)]
-        start += len(fields)
-        if all(v is None for v in values):
-            instances.append(None)
-            continue
-        converted = []
-        for (_, column, converters), value in zip(fields, values):
-            for converter in converters:
-                value = converter(value, column, connection)
-            converted.append(value)
-        instances.append(model.from_db(connection.alias, [attname for attname, _, _ in fields], converted))
-    return tuple(instances)
-
-
-_CONVERTERS: dict = {}
-
-
-def _converted_fields(model) -> list[tuple]:
-    """(attname, column, converters) per concrete field: the converters that Django's own queries apply
-    to what this database returns (JSON as text and durations as microseconds on SQLite, say)."""
-    key = (model, connection.vendor)
-    if key not in _CONVERTERS:
-        fields = []
-        for field in model._meta.concrete_fields:
-            column = field.get_col(model._meta.db_table)
-            fields.append((field.attname, column,
-                           connection.ops.get_db_converters(column) + column.get_db_converters(connection)))
-        _CONVERTERS[key] = fields
-    return _CONVERTERS[key]
-
-
-def _columns(model, alias: str) -> str:
-    return ", ".join(f"{alias}.{f.column}" for f in model._meta.concrete_fields)
-
-
-_RATER_SQL = f"SELECT {_columns(Rater, 'r')} FROM {Rater._meta.db_table} r WHERE r.user_id = %s"
-_RATER_PROJECT_SQL = (f"SELECT {_columns(Rater, 'r')}, {_columns(LabelingProject, 'p')} FROM (SELECT 1) one "
-                      f"LEFT JOIN {Rater._meta.db_table} r ON r.user_id = %s "
-                      f"LEFT JOIN {LabelingProject._meta.db_table} p ON p.id = %s")
-_ASSIGNMENT_SQL = (f"SELECT {_columns(Assignment, 'a')}, {_columns(LabelingProject, 'p')} "
-                   f"FROM {Assignment._meta.db_table} a "
-                   f"JOIN {Rater._meta.db_table} r ON r.id = a.rater_id "
-                   f"JOIN {LabelingProject._meta.db_table} p ON p.id = a.project_id WHERE a.id = %s AND r.user_id = %s")
-
-
 def rater_of(user) -> Rater | None:
     """The rater profile of a user, or None (an admin who does not label, a source's key)."""
     if not getattr(user, "pk", None):
         return None
-    rater = _one(Rater, _RATER_SQL, [user.pk])
+    rater = Rater.objects.filter(user_id=user.pk).order_by().first()  # no ordering by username: no join
     if rater is not None:
         rater.user = user  # the request's own user object: no second query for it
     return rater
 
 
 def rater_and_project(*, user, project_id: int) -> tuple[Rater | None, LabelingProject | None]:
-    """The user's rater profile (`rater_of`) and a project by id, whoever may see it (the caller checks), in
-    one round trip: what every `next` reads first."""
-    rater, project = _row(_RATER_PROJECT_SQL, [getattr(user, "pk", None), project_id], Rater, LabelingProject)
-    if rater is not None:
-        rater.user = user
-    return rater, project
+    """The user's rater profile (`rater_of`) and a project by id, whoever may see it (the caller checks): what
+    every `next` reads first."""
+    return rater_of(user), LabelingProject.objects.filter(pk=project_id).first()
 
 
 def project_list(*, user) -> QuerySet[LabelingProject]:
-    """Staff see every project; a rater only the active projects they belong to."""
+    """Staff see every project; a rater only the active projects they belong to; by name."""
     if user.is_staff:
-        return LabelingProject.objects.all()
-    return LabelingProject.objects.filter(is_active=True, memberships__rater__user_id=user.pk)
+        return LabelingProject.objects.order_by("name")
+    return LabelingProject.objects.filter(is_active=True, memberships__rater__user_id=user.pk).order_by("name")
 
 
 def project_get(*, user, project_id: int) -> LabelingProject | None:
@@ -107,32 +41,34 @@ def project_get(*, user, project_id: int) -> LabelingProject | None:
     return project_list(user=user).filter(pk=project_id).first()
 
 
+def project_find(*, ref: str) -> LabelingProject | None:
+    """The project a command line names: by id, slug or exact name."""
+    query = Q(slug=ref) | Q(name=ref)
+    if ref.isdigit():
+        query |= Q(pk=int(ref))
+    return LabelingProject.objects.filter(query).order_by("pk").first()
+
+
 def project_items(*, project: LabelingProject, user) -> QuerySet[QueueItem]:
-    """Staff: every item of the project. A rater: only the items they labeled themselves."""
+    """Staff: every item of the project. A rater: only the items they labeled themselves, each with their own
+    label as `my_label`."""
     items = QueueItem.objects.filter(project=project).select_related("record")
     if user.is_staff:
         return items
     mine = Annotation.objects.filter(item=OuterRef("pk"), rater__user_id=user.pk, undone_at__isnull=True)
-    return items.filter(Exists(mine))
+    return items.filter(Exists(mine)).annotate(my_label=Subquery(mine.values("value")[:1], output_field=JSONField()))
 
 
 def assignment_of(*, user, assignment_id: int) -> Assignment | None:
     """One of the user's own assignments, with its project; another rater's is None (a 404, never a 403
     that confirms it exists)."""
-    found = _row(_ASSIGNMENT_SQL, [assignment_id, user.pk], Assignment, LabelingProject)
-    if found is None:
-        return None
-    assignment, assignment.project = found
-    return assignment
-
-
-_RECORD_SQL = (f"SELECT {_columns(Record, 'r')} FROM {Record._meta.db_table} r "
-               f"JOIN {QueueItem._meta.db_table} q ON q.record_id = r.id WHERE q.id = %s")
+    return (Assignment.objects.filter(pk=assignment_id, rater__user_id=user.pk).select_related("project")
+            .order_by().first())
 
 
 def item_record(*, item_id: int) -> Record:
     """The record an item is about (external id, features, observed time): what a rater is shown."""
-    return _one(Record, _RECORD_SQL, [item_id])
+    return Record.objects.filter(queue_items=item_id).order_by().first()
 
 
 def rater_history(*, rater: Rater, project: LabelingProject | None = None, limit: int = 20) -> list[Assignment]:
@@ -148,14 +84,44 @@ def rater_history(*, rater: Rater, project: LabelingProject | None = None, limit
     return rows
 
 
-def rater_progress(*, rater: Rater, project: LabelingProject, now: datetime | None = None) -> dict:
-    """Done today (submitted in the last calendar day, UTC) and the project's items still open."""
+def rater_progress(*, rater: Rater, project: LabelingProject, now: datetime | None = None,
+                   open_max_age: int = 0) -> dict:
+    """Done today (submitted in the last calendar day, UTC) and the project's items still open (gold aside);
+    with `open_max_age`, the latter may be a count that many seconds old (`project_open_count`)."""
     now = now or timezone.now()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     done_today = Annotation.objects.filter(rater=rater, project=project, undone_at__isnull=True,
                                            created_at__gte=midnight).count()
-    remaining = QueueItem.objects.filter(project=project, state=QueueItem.State.OPEN, is_gold=False).count()
-    return {"done_today": done_today, "remaining": remaining}
+    return {"done_today": done_today, "remaining": project_open_count(project=project, max_age=open_max_age)}
+
+
+def project_open_count(*, project: LabelingProject, max_age: int = 0) -> int:
+    """The project's open items, gold aside. Counting reads the whole queue (about 0.3 s at a million items), so
+    with `max_age` the count is shared through the cache by all the project's raters for that many seconds."""
+    if not max_age:
+        return QueueItem.objects.filter(project=project, state=QueueItem.State.OPEN, is_gold=False).count()
+    key = f"labeling:open-items:{project.pk}:{project.created_at.timestamp()}"
+    remaining = cache.get(key)
+    if remaining is None:
+        remaining = project_open_count(project=project)
+        cache.set(key, remaining, max_age)
+    return remaining
+
+
+def rater_project_list(*, rater: Rater) -> list[LabelingProject]:
+    """The open projects the rater belongs to, by name, whether or not their kind and domains fit each now."""
+    return list(LabelingProject.objects.filter(memberships__rater=rater, is_active=True).order_by("name"))
+
+
+def rater_get(*, rater_id: int) -> Rater | None:
+    """A rater with their user."""
+    return Rater.objects.select_related("user").filter(pk=rater_id).first()
+
+
+def label_undone_last(*, rater: Rater, item_id: int):
+    """The rater's latest withdrawn label on an item (what an undo shows again), or None."""
+    return (Annotation.objects.filter(item_id=item_id, rater=rater, undone_at__isnull=False)
+            .order_by("-undone_at", "-id").values_list("value", flat=True).first())
 
 
 def project_stats(*, project: LabelingProject) -> dict:
@@ -207,7 +173,8 @@ def gold_accuracy(*, project: LabelingProject) -> list[dict]:
     """Per rater: gold answers given and the share that matched the known answer."""
     rows = (Annotation.objects.filter(project=project, correct__isnull=False, undone_at__isnull=True)
             .values("rater_id", "rater__user__username")
-            .annotate(answered=Count("id"), right=Count("id", filter=Q(correct=True))).order_by("rater__user__username"))
+            .annotate(answered=Count("id"), right=Count("id", filter=Q(correct=True)))
+            .order_by("rater__user__username"))
     return [{"rater_id": r["rater_id"], "username": r["rater__user__username"], "answered": r["answered"],
              "accuracy": r["right"] / r["answered"]} for r in rows]
 

@@ -90,8 +90,8 @@ def new_label_count(*, project: LabelingProject, after_id: int, limit: int) -> i
 
 
 def consensus_run_list(*, project: LabelingProject) -> QuerySet[ConsensusRun]:
-    """A project's runs, newest first."""
-    return ConsensusRun.objects.filter(project=project).order_by("-created_at", "-id")
+    """A project's runs, newest first, with who requested each."""
+    return ConsensusRun.objects.filter(project=project).select_related("requested_by").order_by("-created_at", "-id")
 
 
 def consensus_run_get(*, run_id: int) -> ConsensusRun | None:

@@ -1,26 +1,30 @@
 """The project admin's pages (staff only): the projects, a project's counts, agreement, members and raters'
 agreement with consensus; its feedback mapping rules with a preview before saving; feedback-vs-human conflicts."""
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db.models import Avg, Count, F, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+from config.access import staff_required
+
 from ..forms import FeedbackRuleForm
-from ..labels import InvalidLabel, label_key
-from ..models import Annotation, FeedbackRule, LabelingProject, Membership, QueueItem, Rater
-from ..selectors import feedback_conflicts, gold_accuracy, project_stats
+from ..labels import InvalidLabel
+from ..models import FeedbackRule, LabelingProject
+from ..selectors import feedback_conflicts, project_stats
+from ..selectors.projects import (
+    feedback_rule_count,
+    feedback_rule_list,
+    project_admin_list,
+    project_figures,
+    project_member_list,
+)
 from ..selectors.quality import quality_figures
 from ..services.feedback import feedback_rule_create, feedback_rule_update, feedback_rules_preview
 from .display import label_text
 
-# Free-text labels agree when their normalised texts do, which the database cannot compare: the
-# agreement table reads at most this many of the latest labels of such a project.
-TEXT_AGREEMENT_SAMPLE = 20_000
 PREVIEW_EVENTS = 200
 PREVIEW_SAMPLE = 20
 
@@ -40,97 +44,36 @@ def _figures(request, project: LabelingProject, name: str, compute) -> dict:
     return figures
 
 
-@staff_member_required
+@staff_required
 def projects_page(request):
     rows = [{"project": p, **_figures(request, p, "stats", lambda p: project_stats(project=p))}
-            for p in LabelingProject.objects.order_by("-is_active", "name")]
+            for p in project_admin_list()]
     return render(request, "labeling/admin_projects.html", {"rows": rows})
 
 
-@staff_member_required
+@staff_required
 def project_page(request, pk: int):
     project = get_object_or_404(LabelingProject, pk=pk)
-    members = (Membership.objects.filter(project=project).select_related("rater__user")
-               .order_by("rater__kind", "rater__user__username"))
+    members = project_member_list(project=project)
     return render(request, "labeling/admin_project.html", {
-        "project": project, "figures": _figures(request, project, "project", project_figures), "members": members,
-        "rules": project.feedback_rules.count(),
+        "project": project, "members": members,
+        "figures": _figures(request, project, "project", lambda p: project_figures(project=p)),
+        "rules": feedback_rule_count(project=project),
         # The headline agreement is chance-corrected: the quality page's alpha (cached there, shared here).
         "quality": quality_figures(project=project, fresh=bool(request.GET.get("fresh"))),
     })
 
 
-def project_figures(project: LabelingProject) -> dict:
-    """Items by state, the agreement of complete items, and each rater's agreement and gold answers."""
-    items = QueueItem.objects.filter(project=project, is_gold=False)
-    summary = items.filter(state=QueueItem.State.COMPLETE).aggregate(
-        mean=Avg("agreement"), unanimous=Count("id", filter=Q(agreement=1)),
-        majority=Count("id", filter=Q(agreement__lt=1, consensus__isnull=False)),
-        no_consensus=Count("id", filter=Q(consensus__isnull=True)))
-    return {
-        "stats": project_stats(project=project), "summary": summary,
-        # An item whose labels tied asks more raters than the overlap: it waits for a tie-breaker.
-        "tie_breakers": items.filter(state=QueueItem.State.OPEN, needed__gt=project.overlap).count(),
-        "agreement": _with_gold(rater_agreement(project), gold_accuracy(project=project)),
-    }
-
-
-def rater_agreement(project: LabelingProject) -> dict:
-    """Per rater: their labels on complete items that have a consensus, and the share equal to it.
-
-    Choice and rating labels are stored normalised (a multiple choice in the project's order), so the
-    database compares them exactly over every item; free text is compared in Python, as consensus does."""
-    labels = Annotation.objects.filter(project=project, provenance=Annotation.Provenance.HUMAN, is_gold=False,
-                                       undone_at__isnull=True, item__state=QueueItem.State.COMPLETE,
-                                       item__consensus__isnull=False, item__is_gold=False)
-    if project.label_kind != LabelingProject.LabelKind.TEXT:
-        # Grouped by the rater's id alone: their names are looked up for the few rows, not joined to every label.
-        counts = list(labels.values("rater_id").annotate(labeled=Count("id"),
-                                                         agreed=Count("id", filter=Q(value=F("item__consensus")))))
-        names = dict((pk, (name, kind)) for pk, name, kind in Rater.objects.filter(
-            pk__in=[c["rater_id"] for c in counts]).values_list("pk", "user__username", "kind"))
-        rows = [{**c, "rater__user__username": names[c["rater_id"]][0], "rater__kind": names[c["rater_id"]][1]}
-                for c in counts]
-        return {"rows": [_share(r) for r in sorted(rows, key=lambda r: r["rater__user__username"])], "sample": None}
-    latest = list(labels.order_by("-created_at").values_list(
-        "rater_id", "rater__user__username", "rater__kind", "value", "item__consensus")[:TEXT_AGREEMENT_SAMPLE])
-    by_rater: dict[int, dict] = {}
-    for rater_id, username, kind, value, agreed_label in latest:
-        row = by_rater.setdefault(rater_id, {"rater_id": rater_id, "rater__user__username": username,
-                                             "rater__kind": kind, "labeled": 0, "agreed": 0})
-        row["labeled"] += 1
-        row["agreed"] += label_key(value) == label_key(agreed_label)
-    rows = sorted(by_rater.values(), key=lambda r: r["rater__user__username"])
-    return {"rows": [_share(r) for r in rows],
-            "sample": TEXT_AGREEMENT_SAMPLE if len(latest) == TEXT_AGREEMENT_SAMPLE else None}
-
-
-def _with_gold(agreement: dict, gold: list[dict]) -> dict:
-    """Each rater's gold answers beside their agreement (a rater who only answered gold gets a row too)."""
-    rows = {row["rater_id"]: {**row, "gold_answered": 0, "gold_accuracy": None} for row in agreement["rows"]}
-    for g in gold:
-        row = rows.setdefault(g["rater_id"], {"rater_id": g["rater_id"], "username": g["username"], "kind": "",
-                                              "labeled": 0, "agreed": 0, "share": None})
-        row.update(gold_answered=g["answered"], gold_accuracy=g["accuracy"])
-    return {**agreement, "rows": sorted(rows.values(), key=lambda r: r["username"])}
-
-
-def _share(row: dict) -> dict:
-    return {"rater_id": row["rater_id"], "username": row["rater__user__username"], "kind": row["rater__kind"],
-            "labeled": row["labeled"], "agreed": row["agreed"],
-            "share": row["agreed"] / row["labeled"] if row["labeled"] else None}
-
-
 # --- feedback mapping rules
 
-@staff_member_required
+@staff_required
 def rules_page(request, pk: int):
     """The project's rules in order, and the form to add one (its preview comes from `rule_form`)."""
     project = get_object_or_404(LabelingProject, pk=pk)
     return _rule_form_page(request, project, None)
 
 
-@staff_member_required
+@staff_required
 def rule_edit_page(request, pk: int, rule_pk: int):
     project = get_object_or_404(LabelingProject, pk=pk)
     rule = get_object_or_404(FeedbackRule, pk=rule_pk, project=project)
@@ -161,7 +104,7 @@ def _rule_form_page(request, project: LabelingProject, rule: FeedbackRule | None
         else:
             preview = rule_preview(project, candidate)
     context = {"project": project, "form": form, "rule": rule, "preview": preview,
-               "rules": project.feedback_rules.order_by("position", "id"), "preview_events": PREVIEW_EVENTS}
+               "rules": feedback_rule_list(project=project), "preview_events": PREVIEW_EVENTS}
     if request.headers.get("HX-Request"):
         return render(request, "labeling/_rule_preview.html", context)
     return render(request, "labeling/admin_rules.html", context)
@@ -181,7 +124,7 @@ def rule_preview(project: LabelingProject, candidate: FeedbackRule) -> dict:
     match wins, as when the rules are applied): what the candidate itself would map, and a sample."""
     disabled = not candidate.enabled
     candidate.enabled = True  # a rule saved switched off is previewed as it would work once switched on
-    others = [r for r in project.feedback_rules.filter(enabled=True) if r.pk != candidate.pk]
+    others = [r for r in feedback_rule_list(project=project, enabled_only=True) if r.pk != candidate.pk]
     result = feedback_rules_preview(project=project, rules=[*others, candidate], limit=PREVIEW_EVENTS)
     mine = [row for row in result["rows"] if row["rule"] is candidate]
     labels: dict[str, int] = {}
@@ -200,7 +143,7 @@ def rule_preview(project: LabelingProject, candidate: FeedbackRule) -> dict:
     }
 
 
-@staff_member_required
+@staff_required
 def conflicts_page(request, pk: int):
     project = get_object_or_404(LabelingProject, pk=pk)
     conflicts = [{**c, "human_text": label_text(project, c["human"]),

@@ -1,12 +1,15 @@
 """The label quality pages (staff only): a project's agreement, raters, gold, bias and cost; one rater's page
 with their confusion matrices, trend and gold answers, where staff pause and resume them."""
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from config.access import staff_required
+
 from ..models import LabelingProject, Rater
+from ..selectors import rater_get
 from ..selectors.quality import RATER_SORTS, paused_members, quality_figures, rater_quality, rater_table
 from ..services.raters import rater_pause, rater_resume
 
@@ -25,7 +28,14 @@ COLUMNS = [
 ]
 
 
-@staff_member_required
+def _rater(rater_id: int) -> Rater:
+    rater = rater_get(rater_id=rater_id)
+    if rater is None:
+        raise Http404("No such rater")
+    return rater
+
+
+@staff_required
 def quality_page(request, pk: int):
     project = get_object_or_404(LabelingProject, pk=pk)
     figures = quality_figures(project=project, fresh=bool(request.GET.get("fresh")))
@@ -86,10 +96,10 @@ def _column(request, key: str, title: str, note: str, sort: str) -> dict:
             "order": ("descending" if descending else "ascending") if current else "none"}
 
 
-@staff_member_required
+@staff_required
 def rater_page(request, pk: int, rater_id: int):
     project = get_object_or_404(LabelingProject, pk=pk)
-    rater = get_object_or_404(Rater.objects.select_related("user"), pk=rater_id)
+    rater = _rater(rater_id)
     figures = quality_figures(project=project)
     row = next((r for r in figures["raters"] if r["rater_id"] == rater.pk), None)
     quality = rater_quality(project=project, rater=rater)
@@ -102,11 +112,11 @@ def rater_page(request, pk: int, rater_id: int):
     })
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def rater_pause_view(request, pk: int, rater_id: int):
     project = get_object_or_404(LabelingProject, pk=pk)
-    rater = get_object_or_404(Rater.objects.select_related("user"), pk=rater_id)
+    rater = _rater(rater_id)
     reason = request.POST.get("reason", "").strip()[:500] or f"paused by {request.user.get_username()}"
     if rater_pause(project=project, rater_id=rater.pk, reason=reason, by=request.user):
         messages.success(request, f"{rater.user.get_username()} is paused in {project.name}: their live item went "
@@ -116,11 +126,11 @@ def rater_pause_view(request, pk: int, rater_id: int):
     return redirect("label-quality-rater", pk=project.pk, rater_id=rater.pk)
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def rater_resume_view(request, pk: int, rater_id: int):
     project = get_object_or_404(LabelingProject, pk=pk)
-    rater = get_object_or_404(Rater.objects.select_related("user"), pk=rater_id)
+    rater = _rater(rater_id)
     if rater_resume(project=project, rater=rater, by=request.user):
         messages.success(request, f"{rater.user.get_username()} may label {project.name} again; the gold-accuracy "
                                   f"gate counts their gold answers afresh from now.")

@@ -3,16 +3,24 @@ progress and history come back as one fragment after each submit, skip or undo (
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
-from django.core.cache import cache
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ..labels import InvalidLabel
-from ..models import Annotation, Assignment, LabelingProject, QueueItem, Rater
-from ..selectors import rater_history, rater_of, rater_pauses
+from ..models import Assignment, LabelingProject, QueueItem, Rater
+from ..selectors import (
+    assignment_of,
+    item_record,
+    label_undone_last,
+    rater_and_project,
+    rater_history,
+    rater_of,
+    rater_pauses,
+    rater_progress,
+    rater_project_list,
+)
 from ..services.errors import LabelingError
 from ..services.people import rater_fit_problem
 from ..services.queue import QueueBusy, annotation_undo_last, assignment_skip, assignment_submit, item_next
@@ -32,6 +40,12 @@ class SignInView(LoginView):
 
     redirect_authenticated_user = True
 
+    def dispatch(self, request, *args, **kwargs):
+        # A signed-in user sent here from a page they may not open (a rater on /quality/) gets the form, to sign
+        # in as someone who may; sending them back to that page would loop.
+        self.redirect_authenticated_user = not request.GET.get(self.redirect_field_name)
+        return super().dispatch(request, *args, **kwargs)
+
     def get_default_redirect_url(self):
         if self.request.user.is_staff and not rater_of(self.request.user):
             return reverse("quality-home")
@@ -40,14 +54,12 @@ class SignInView(LoginView):
 
 def rater_projects(rater: Rater) -> list[LabelingProject]:
     """The projects the rater belongs to and may work on now: their kind and domains fit, the project is open."""
-    candidates = LabelingProject.objects.filter(memberships__rater=rater, is_active=True).order_by("name")
-    return [project for project in candidates if rater_fit_problem(rater, project) is None]
+    return [project for project in rater_project_list(rater=rater) if rater_fit_problem(rater, project) is None]
 
 
 def _rater_and_project(request, pk: int) -> tuple[Rater, LabelingProject]:
     """404 for a project the user may not label: another project looks exactly like one that does not exist."""
-    rater = rater_of(request.user)
-    project = LabelingProject.objects.filter(pk=pk).first()
+    rater, project = rater_and_project(user=request.user, project_id=pk)
     if rater is None or project is None or rater_fit_problem(rater, project) is not None:
         raise Http404("No such project")
     return rater, project
@@ -55,15 +67,7 @@ def _rater_and_project(request, pk: int) -> tuple[Rater, LabelingProject]:
 
 def progress(rater: Rater, project: LabelingProject) -> dict:
     """The rater's labels today (UTC) and the project's open items (gold aside), the latter from the cache."""
-    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    done_today = Annotation.objects.filter(rater=rater, project=project, undone_at__isnull=True,
-                                           created_at__gte=midnight).count()
-    key = f"labeling:open-items:{project.pk}:{project.created_at.timestamp()}"
-    remaining = cache.get(key)
-    if remaining is None:
-        remaining = QueueItem.objects.filter(project=project, state=QueueItem.State.OPEN, is_gold=False).count()
-        cache.set(key, remaining, OPEN_ITEMS_SECONDS)
-    return {"done_today": done_today, "remaining": remaining}
+    return rater_progress(rater=rater, project=project, open_max_age=OPEN_ITEMS_SECONDS)
 
 
 @rater_login_required
@@ -96,7 +100,10 @@ def _assignment(request, rater: Rater, project: LabelingProject) -> Assignment:
         pk = int(request.POST.get("assignment", ""))
     except ValueError:
         raise Http404("No such assignment") from None
-    return get_object_or_404(Assignment, pk=pk, rater=rater, project=project)
+    assignment = assignment_of(user=rater.user, assignment_id=pk)
+    if assignment is None or assignment.project_id != project.pk:
+        raise Http404("No such assignment")
+    return assignment
 
 
 def _answer(request, rater: Rater, project: LabelingProject, *, notice: str = "", error: str = "", **work):
@@ -160,8 +167,7 @@ def label_undo(request, pk: int):
         lease = annotation_undo_last(rater=rater, project=project)
     except LabelingError as exc:
         return _answer(request, rater, project, notice=f"Nothing undone: {exc}.")
-    previous = (Annotation.objects.filter(item_id=lease.item_id, rater=rater, undone_at__isnull=False)
-                .order_by("-undone_at", "-id").values_list("value", flat=True).first())
+    previous = label_undone_last(rater=rater, item_id=lease.item_id)
     return _answer(request, rater, project, assignment=lease, chosen=previous,
                    notice="Undone: your last label is withdrawn. Change it and submit again.")
 
@@ -177,7 +183,7 @@ def _work(rater: Rater, project: LabelingProject, *, assignment: Assignment | No
             busy = True  # work remains but is held by other requests: the page asks again by itself
     record = None
     if assignment is not None:
-        record = QueueItem.objects.select_related("record").get(pk=assignment.item_id).record
+        record = item_record(item_id=assignment.item_id)
     history = _history(rater, project)
     return {
         "rater": rater, "project": project, "assignment": assignment, "record": record,

@@ -23,8 +23,17 @@ METRICS: dict[str, tuple[float | None, str]] = {
     "class_conditional": (0.1, "label-weighted JS distance of P(feature bin | label)"),
 }
 
-# Which distribution metrics decide drift for each kind of feature (TFDV/Evidently-like).
+# Which distribution metrics decide drift for each kind of feature (TFDV/Evidently-like), the deciding one first.
+# The one list of them: the compare (checks.py) flags a feature when any of these that has a threshold is
+# exceeded, the drift chart shows the first that has one, and the baseline form offers a per-feature threshold
+# for each that has a default (`feature_metrics`).
 DECIDING = {"numeric": ("wasserstein", "js", "psi", "ks"), "categorical": ("linf", "js", "psi")}
+
+
+def feature_metrics(kind: str) -> tuple[str, ...]:
+    """The per-feature thresholds offered for a kind of feature: its deciding metrics that have a default
+    threshold, in DECIDING's order, and the missing rate."""
+    return (*(name for name in DECIDING.get(kind, ()) if METRICS[name][0] is not None), "missing_rate")
 
 
 @dataclass
