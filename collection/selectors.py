@@ -1,7 +1,7 @@
 """Reads of the collection app that views and commands share."""
 from django.db.models import QuerySet
 
-from .models import Batch, Source
+from .models import Batch, BatchTransition, Source
 
 
 def batch_list(*, source: Source | None = None, status: str | None = None, received_after=None,
@@ -20,3 +20,13 @@ def batch_list(*, source: Source | None = None, status: str | None = None, recei
 
 def source_get(*, name: str) -> Source | None:
     return Source.objects.filter(name=name).first()
+
+
+def batch_get(*, batch_id: int) -> Batch | None:
+    return Batch.objects.filter(pk=batch_id).first()
+
+
+def batch_last_note(*, batch_id: int) -> str:
+    """The note of a batch's latest transition: for a verdict, its reasons."""
+    last = BatchTransition.objects.filter(batch_id=batch_id).order_by("-at", "-id").first()
+    return last.note if last else ""

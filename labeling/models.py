@@ -7,6 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.text import slugify
 
 
 class Rater(models.Model):
@@ -41,6 +42,17 @@ class ConsensusMethod(models.TextChoices):
     DAWID_SKENE = "dawid_skene", "Dawid-Skene"
 
 
+def project_slug_free(name: str, *, exclude=None) -> str:
+    """A slug made from a project's name that no other project has (`-2`, `-3`... when taken)."""
+    projects = LabelingProject.objects
+    base = slugify(name)[:190] or "project"
+    slug, n = base, 1
+    while projects.filter(slug=slug).exclude(pk=exclude).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
 class LabelingProject(models.Model):
     """One question asked about the records of some sources, with its label kind, overlap and who may answer."""
 
@@ -51,6 +63,8 @@ class LabelingProject(models.Model):
         TEXT = "free_text", "Free text"
 
     name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=200, unique=True, blank=True,
+                            help_text="Short name for commands (rater_create --project); blank: from the name.")
     instructions = models.TextField(blank=True, help_text="Markdown, shown to raters (rendered safely).")
     label_kind = models.CharField(max_length=20, choices=LabelKind.choices, default=LabelKind.SINGLE)
     # [{"value": "spam", "label": "Spam", "hotkey": "1"}, ...] for the two choice kinds.
@@ -76,7 +90,7 @@ class LabelingProject(models.Model):
                                      help_text="Admitted batches of these sources feed the project.")
     members = models.ManyToManyField(Rater, through="Membership", related_name="projects", blank=True)
     # How the final label of an item is found. Dawid-Skene by default: on every real crowd set we hold
-    # it is more accurate than the majority (docs/label-quality.md); the majority still settles each
+    # it is more accurate than the majority (docs/guides/label-quality.md); the majority still settles each
     # item on submit, and a Dawid-Skene run then re-decides the open and complete items it saw.
     consensus_method = models.CharField(max_length=20, choices=ConsensusMethod.choices,
                                         default=ConsensusMethod.DAWID_SKENE)
@@ -117,6 +131,11 @@ class LabelingProject(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = project_slug_free(self.name, exclude=self.pk)
+        super().save(*args, **kwargs)
 
     @property
     def expert_only(self) -> bool:

@@ -5,6 +5,10 @@
 (() => {
   const { typing, send, pick } = window.SieveKeys;
 
+  // On a phone, open instructions push the item and its Submit below the fold: they start closed there.
+  const instructions = document.querySelector("details.instructions");
+  if (instructions && window.matchMedia("(max-width: 600px)").matches) instructions.open = false;
+
   document.addEventListener("keydown", (event) => {
     if (!document.getElementById("work") || event.altKey || event.isComposing) return;
     const target = event.target;

@@ -18,7 +18,15 @@
   }
 
   function driftChart(canvas) {
-    const s = data(canvas.dataset.driftChart);
+    const s = { ...data(canvas.dataset.driftChart) };
+    if (s.days.length === 1) {
+      // One day: its point alone in the middle, and its threshold drawn across the chart (a line of one
+      // point would not show at all).
+      const pad = (first, none) => [none, first, none];
+      Object.assign(s, { days: pad(s.days[0], ""), values: pad(s.values[0], null),
+        thresholds: [s.thresholds[0], s.thresholds[0], s.thresholds[0]], drifted: pad(s.drifted[0], false),
+        batches: pad(s.batches[0], 0) });
+    }
     new Chart(canvas, {
       type: "line",
       data: { labels: s.days, datasets: [
@@ -34,8 +42,25 @@
     });
   }
 
+  const count = new Intl.NumberFormat("en-US");
+
   function sourceChart(canvas) {
     const s = data(canvas.dataset.sourceChart), key = canvas.dataset.series;
+    const active = s.days.filter((d) => d.batches > 0);
+    if (active.length < 2) {
+      // A new source: one bar at the edge of an empty month says less than a sentence.
+      const note = document.createElement("p");
+      note.className = "chart-empty hint";
+      note.textContent = active.length === 0 ? "No batch in this period yet." :
+        `Only ${active[0].day} has batches so far (${count.format(active[0].batches)} batch(es), ` +
+        `${count.format(active[0].records)} records): the chart is drawn once a second day has batches.`;
+      canvas.closest(".plot").replaceWith(note);
+      return;
+    }
+    drawSourceChart(canvas, s, key);
+  }
+
+  function drawSourceChart(canvas, s, key) {
     const rate = key === "rate";
     new Chart(canvas, {
       type: rate ? "line" : "bar",

@@ -1,4 +1,4 @@
-"""Sieve's settings, all driven by environment variables (see README, "Configuration")."""
+"""Sieve's settings, all driven by environment variables (see docs/operations/configuration.md)."""
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -80,8 +81,11 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    # The web app and the worker write to one SQLite file: wait for the lock instead of failing.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"}
+    # The web app and the worker write to one SQLite file: wait for the lock instead of failing (timeout, in
+    # seconds), let pages read while a batch is written (WAL), and take the write lock when a transaction
+    # begins: SQLite fails at once ("database is locked") a transaction that read and then must upgrade.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE",
+                                       "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -102,7 +106,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "login"
 
 # --- login throttle (django-axes): the sign-in page, the admin's, Basic auth and /api/v1/token. After
 # SIEVE_LOGIN_FAILURE_LIMIT failed sign-ins for one account, or from one address, that account or address is
@@ -153,7 +157,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 100,
-    "EXCEPTION_HANDLER": "collection.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -169,8 +173,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"TrainingSetVersionStatusEnum": "trainingsets.models.TrainingSetVersion.Status"},
 }
 
-# --- Celery: Redis when REDIS_URL is set, else kombu's filesystem transport (see README).
-CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+# --- Celery: Redis when REDIS_URL is set, else kombu's filesystem transport (see docs/operations/deployment.md).
+# The filesystem transport has no host; naming one keeps kombu from warning "No hostname was supplied".
+CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost//"
 if not REDIS_URL:
     _broker_dir = DATA_DIR / "broker"
     for _folder in (_broker_dir / "out", _broker_dir / "processed", _broker_dir / "control", DATA_DIR / "results"):
@@ -255,6 +260,9 @@ SIEVE_VERSION_MAX_ATTEMPTS = env_int("SIEVE_VERSION_MAX_ATTEMPTS", 3)
 # How long `next` keeps retrying when every item a rater could take is held by other transactions, before
 # answering 503 queue_busy with Retry-After (a 204 means no claimable item at all).
 SIEVE_NEXT_CONTENTION_SECONDS = float(env_str("SIEVE_NEXT_CONTENTION_SECONDS", "2"))
+# PostgreSQL: a new lease commits with synchronous_commit off (off by default). A server crash can then forget
+# the newest leases and their slot counts; labels and everything else stay durable.
+SIEVE_LEASE_ASYNC_COMMIT = env_bool("SIEVE_LEASE_ASYNC_COMMIT", False)
 SIEVE_MAX_UPLOAD_BYTES = env_int("SIEVE_MAX_UPLOAD_BYTES", 2 * 1024**3)
 # A gzip body is limited again once uncompressed (a small gzip can expand to terabytes: 413 past this), and one
 # record (an NDJSON or CSV line, whitespace included) may be at most this long (400 naming the line past it).

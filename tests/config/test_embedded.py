@@ -118,3 +118,69 @@ def test_the_demo_runs_on_sqlite_and_the_filesystem_broker(tmp_path):
     finally:
         worker.stop()
     assert (tmp_path / "var" / "sieve.sqlite3").exists()
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory) -> dict:
+    """The environment of a migrated embedded default (SQLite, the filesystem broker) in a folder of its own."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(SIEVE_DATA_DIR=str(tmp_path_factory.mktemp("embedded") / "var"),
+               DJANGO_SETTINGS_MODULE="config.settings")
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    return env
+
+
+def manage(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          check=check)
+
+
+def last_line(done: subprocess.CompletedProcess) -> str:
+    """What a `shell -c` printed last (Django's shell may first say what it imported)."""
+    return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+
+
+SQLITE_PROBE = """
+from django.db import connection
+with connection.cursor() as cursor:
+    modes = [cursor.execute(f"PRAGMA {name}").fetchone()[0] for name in ("journal_mode", "busy_timeout")]
+print(*modes, connection.settings_dict["OPTIONS"].get("transaction_mode"))
+"""
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout_and_takes_the_write_lock_up_front(embedded):
+    # WAL lets the pages read while the worker writes; a writer waits up to the busy timeout; and a transaction
+    # that reads then writes takes the write lock at BEGIN, since SQLite cannot wait for a lock it must upgrade.
+    assert last_line(manage(embedded, "shell", "-c", SQLITE_PROBE)).split() == ["wal", "30000", "IMMEDIATE"]
+
+
+def test_a_command_on_the_embedded_broker_prints_no_hostname_warning(embedded, tmp_path):
+    manage(embedded, "source_create", "hostname-check")
+    path = tmp_path / "one.ndjson"
+    path.write_text('{"external_id": "a", "features": {"x": 1}}\n')
+    sent = manage(embedded, "ingest", str(path), "--source", "hostname-check", "--no-wait")
+    assert sent.stdout.startswith("batch ") and "received" in sent.stdout
+    assert "hostname" not in (sent.stdout + sent.stderr).lower()
+
+
+def test_batches_sent_together_on_the_embedded_default_all_reach_their_end_state(embedded, tmp_path):
+    manage(embedded, "source_create", "together")
+    worker = Process([str(Path(sys.executable).parent / "celery"), "-A", "config", "worker", "-c", "2", "-l", "info"],
+                     env=embedded, log=tmp_path / "worker.log", ready=" ready.")
+    try:
+        senders = []
+        for i in range(4):
+            path = tmp_path / f"part-{i}.ndjson"
+            path.write_text("".join(f'{{"external_id": "{i}-{n}", "features": {{"x": {n}}}}}\n' for n in range(200)))
+            senders.append(subprocess.Popen(
+                [sys.executable, "manage.py", "ingest", str(path), "--source", "together", "--timeout", "180"],
+                cwd=ROOT, env=embedded, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        outcomes = [(sender.wait(timeout=240), sender.communicate()) for sender in senders]
+    finally:
+        worker.stop()
+    for code, (out, err) in outcomes:
+        assert code == 0 and "quarantined (no baseline), 200 records" in out, err[-2000:]
+    # Each batch was ingested on its first claim: none was given back after a `database is locked`.
+    attempts = last_line(manage(embedded, "shell", "-c", "from collection.models import Batch; print(*Batch.objects."
+                                "filter(source__name='together').values_list('attempts', flat=True))")).split()
+    assert attempts == ["1"] * 4

@@ -5,8 +5,7 @@ from rest_framework.test import APIClient
 
 from labeling import services
 from labeling.models import Annotation, Rater
-
-from .conftest import CHOICES, batch_of_records
+from tests.factories import CHOICES, batch_of_records, project_make
 
 
 def client_for(rater) -> APIClient:
@@ -17,7 +16,7 @@ def client_for(rater) -> APIClient:
 
 @pytest.fixture
 def other_project(source):
-    project = services.project_create(name="other", choices=CHOICES, overlap=1, sources=[source])
+    project = project_make(source, name="other", overlap=1)
     return project
 
 
@@ -184,3 +183,14 @@ def test_source_keys_and_anonymous_requests_are_refused_on_every_endpoint(world,
     url = path.format(p=project.pk, a=world["carol_lease"].pk)
     assert getattr(api, method)(url).status_code == 401  # a source's Bearer key is not a person
     assert getattr(APIClient(), method)(url).status_code == 401
+
+
+def test_a_source_key_on_the_labeling_api_is_told_it_is_not_accepted_and_what_is(project, api, source_key):
+    for client in (api, APIClient(HTTP_X_API_KEY=source_key)):
+        answer = client.get("/api/v1/projects")
+        body = answer.json()
+        assert (answer.status_code, body["error"]) == (401, "source_key_not_accepted")
+        assert "source's API key is not accepted here" in body["detail"] and "Token <token>" in body["detail"]
+        assert answer["WWW-Authenticate"] == "Token"
+    anonymous = APIClient().get("/api/v1/projects").json()
+    assert anonymous["error"] == "not_authenticated"

@@ -13,8 +13,7 @@ from rest_framework.test import APIClient
 from collection.models import Batch, Record
 from labeling import services
 from labeling.models import Annotation, Assignment, QueueItem
-
-from .conftest import batch_of_records
+from tests.factories import batch_of_records
 
 TEMP = Path(__file__).resolve().parent.parent / "data" / "crowd" / "snow2008" / "temp.standardized.tsv"
 NDJSON = "application/x-ndjson"
@@ -62,7 +61,7 @@ def test_only_staff_use_the_labels_api(project, queued, make_rater, api, staff, 
     rater = call(client_for(make_rater()), project.pk)
     assert rater.status_code == 403 and rater.json()["error"] == "permission_denied"
     source_key = call(api, project.pk)
-    assert source_key.status_code == 401 and source_key.json()["error"] == "not_authenticated"
+    assert source_key.status_code == 401 and source_key.json()["error"] == "source_key_not_accepted"
     assert call(APIClient(), project.pk).status_code == 401
     unknown = call(staff, None)
     assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"

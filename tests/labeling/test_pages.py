@@ -1,9 +1,7 @@
 """The labeling pages: a rater's projects and keyboard-first labeling page (in a real browser too, at a
 phone's size as well), who is kept out of what, and the project admin's pages with the rule preview."""
-import os
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -11,18 +9,9 @@ from django.utils import timezone
 from collection.models import FeedbackEvent
 from labeling import services
 from labeling.models import Annotation, Assignment, FeedbackRule, LabelingProject, Rater
-from tests.labeling.conftest import CHOICES, batch_of_records
+from tests.factories import CHOICES, batch_of_records, project_make
 
-DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "labeling-pass-1"
-
-
-@pytest.fixture
-def screenshots(tmp_path) -> Path:
-    """docs/screenshots/ when SIEVE_SCREENSHOTS=1 (to refresh the README's pictures), else a temporary folder."""
-    folder = DOCS_SCREENSHOTS if os.environ.get("SIEVE_SCREENSHOTS") == "1" else tmp_path / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture
@@ -236,7 +225,7 @@ def test_the_project_admin_pages_are_for_staff_only(client, admin_client, projec
     signed_in(client, make_rater("gina", password=PASSWORD))
     for url in urls:
         answer = client.get(url)
-        assert answer.status_code == 302 and answer.url.startswith("/admin/login/"), url
+        assert answer.status_code == 302 and answer.url.startswith("/accounts/login/"), url
         assert admin_client.get(url).status_code == 200, url
     client.post(f"/label/admin/projects/{project.pk}/rules/", {"signal": "click", "op": "any", "label": "positive",
                                                               "enabled": "on", "save": "1"})
@@ -271,7 +260,7 @@ def test_the_project_figures_are_at_most_a_minute_old_unless_asked_fresh(admin_c
 
 
 def test_a_tie_is_counted_as_waiting_for_a_tie_breaker(admin_client, source, make_rater):
-    project = services.project_create(name="pairs", choices=CHOICES, overlap=2, sources=[source])
+    project = project_make(source, name="pairs", overlap=2)
     services.batch_route(batch_id=batch_of_records(source, 2).pk)
     anna, ben = make_rater("anna", join=project), make_rater("ben", join=project)
     label_items(project, [anna, ben], ["positive", "negative"])
@@ -503,3 +492,33 @@ def test_an_admin_previews_a_feedback_rule_before_saving_it(live_server, page, p
     page.click("#save")
     page.wait_for_selector("#rules >> text=good ratings")
     assert FeedbackRule.objects.filter(signal="rating", op="gte", threshold=4, label="positive").exists()
+
+
+@pytest.mark.browser
+def test_on_a_phone_the_instructions_start_closed_submit_is_in_view_and_no_key_hints_show(live_server, browser,
+                                                                                         source):
+    instructions = "\n\n".join(f"Rule {i}: read the whole review before you answer, twice if need be."
+                               for i in range(12))
+    project = services.project_create(name="phone-sentiment", choices=CHOICES, overlap=1, sources=[source],
+                                      instructions=instructions)
+    services.batch_route(batch_id=batch_of_records(source, 3).pk)
+    rater = services.rater_create(username="pia", password=PASSWORD)
+    services.project_add_raters(project=project, raters=[rater])
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        log_in_as_rater(page, live_server.url, "pia")
+        page.goto(f"{live_server.url}/label/projects/{project.pk}/")
+        page.wait_for_selector("#label-form")
+        assert page.evaluate("document.querySelector('details.instructions').open") is False
+        box = page.locator("#submit").bounding_box()
+        assert box["y"] + box["height"] <= 844, box  # Submit in view without scrolling
+        assert not page.locator("#keys").is_visible() and not page.locator("#submit kbd").is_visible()
+        assert not page.locator(".choice kbd").first.is_visible()
+        page.tap(".choice >> nth=0")
+        page.tap("#submit")
+        page.wait_for_function("document.querySelector('#done-today').textContent === '1'")
+        box = page.locator("#submit").bounding_box()
+        assert box["y"] + box["height"] <= 844, box  # and on the next item
+    finally:
+        context.close()

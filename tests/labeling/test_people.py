@@ -1,10 +1,12 @@
 """Raters and projects: invitations, checked project settings, membership and who fits a project."""
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from labeling import services
 from labeling.models import LabelingProject, Membership, Rater
+from tests.factories import CHOICES
 
 
 def test_an_invited_rater_gets_an_email_with_a_link_to_set_a_password(db, mailoutbox, admin_user):
@@ -54,3 +56,36 @@ def test_the_rater_create_command_makes_a_member_and_prints_a_token(project, cap
     assert rater.kind == "end_user" and Membership.objects.filter(project=project, rater=rater).exists()
     assert token == services.rater_token(rater=rater)
 
+
+
+def test_the_rater_create_command_names_a_project_by_id_or_slug(project, capsys):
+    other = services.project_create(name="Fraud: is this order fraud?", choices=CHOICES)
+    assert (project.slug, other.slug) == ("sentiment", "fraud-is-this-order-fraud")
+    call_command("rater_create", "kim", "--project", str(project.pk), "--project", other.slug)
+    rater = Rater.objects.get(user__username="kim")
+    assert set(Membership.objects.filter(rater=rater).values_list("project__slug", flat=True)) == {
+        "sentiment", "fraud-is-this-order-fraud"}
+
+
+def test_a_project_named_twice_alike_gets_a_slug_of_its_own(db):
+    first = services.project_create(name="Sentiment!", choices=CHOICES)
+    second = services.project_create(name="sentiment?", choices=CHOICES)
+    assert (first.slug, second.slug) == ("sentiment", "sentiment-2")
+
+
+def test_the_rater_create_command_creates_nothing_when_a_project_is_unknown_and_the_retry_works(project, capsys):
+    with pytest.raises(CommandError, match="no project with the id, slug or name '999'"):
+        call_command("rater_create", "kim", "--project", "sentiment", "--project", "999")
+    assert not get_user_model().objects.filter(username="kim").exists() and not Rater.objects.exists()
+    call_command("rater_create", "kim", "--project", "sentiment")
+    assert Membership.objects.filter(project=project, rater__user__username="kim").exists()
+
+
+def test_the_rater_create_command_rolls_back_the_user_when_joining_a_project_fails(project, monkeypatch):
+    def refuse(**kwargs):
+        raise ValidationError({"project": ["closed"]})
+
+    monkeypatch.setattr(services, "project_add_raters", refuse)
+    with pytest.raises(CommandError, match="project: closed"):
+        call_command("rater_create", "kim", "--project", "sentiment")
+    assert not get_user_model().objects.filter(username="kim").exists()

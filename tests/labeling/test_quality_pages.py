@@ -1,10 +1,8 @@
 """The label quality pages: staff see a project's alpha, raters, gold, bias and cost, and one rater's confusion
 matrices and trend, pause and resume them; raters are kept out (in a real browser too)."""
-import os
 import random
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -12,21 +10,11 @@ from django.utils import timezone
 from collection.models import FeedbackEvent, Record, Source
 from labeling import services
 from labeling.models import Annotation, Assignment, ConsensusRun, Membership, QueueItem, Rater
+from tests.factories import CHOICES, batch_of_records
 from validation.models import Alert
 
-from .conftest import CHOICES, batch_of_records
-
-DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "quality-pass-1"
 VALUES = [c["value"] for c in CHOICES]
-
-
-@pytest.fixture
-def screenshots(tmp_path) -> Path:
-    """docs/screenshots/ when SIEVE_SCREENSHOTS=1 (to refresh the docs' pictures), else a temporary folder."""
-    folder = DOCS_SCREENSHOTS if os.environ.get("SIEVE_SCREENSHOTS") == "1" else tmp_path / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def crowd(project, source, *, items: int = 120, seed: int = 3) -> dict:
@@ -116,10 +104,10 @@ def test_the_quality_pages_are_for_staff_only(client, admin_client, project, sou
     signed_in(client, rater.user)
     for url in urls:
         answer = client.get(url)
-        assert answer.status_code == 302 and answer.url.startswith("/admin/login/"), url
+        assert answer.status_code == 302 and answer.url.startswith("/accounts/login/"), url
         assert admin_client.get(url).status_code == 200, url
     answer = client.post(f"/label/admin/projects/{project.pk}/quality/raters/{rater.pk}/pause", {"reason": "me"})
-    assert answer.status_code == 302 and answer.url.startswith("/admin/login/")
+    assert answer.status_code == 302 and answer.url.startswith("/accounts/login/")
     assert not Membership.objects.get(rater=rater).is_paused
 
 
@@ -223,5 +211,5 @@ def test_a_rater_is_refused_the_quality_pages(live_server, page, project, source
     for url in (f"/label/admin/projects/{project.pk}/quality/",
                 f"/label/admin/projects/{project.pk}/quality/raters/{rater.pk}/"):
         page.goto(live_server.url + url)
-        assert "/admin/login/" in page.url
+        assert "/accounts/login/" in page.url
         assert page.locator("#alpha").count() == 0 and page.locator("#confusion-consensus").count() == 0

@@ -4,23 +4,16 @@ import hashlib
 import uuid
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
 from labeling import services as labeling_services
+from tests.factories import admitted_batch, build, checkout_rows, person, settle
 from trainingsets.identity import record_identity
 from trainingsets.models import Erasure, TrainingSetVersion
 from trainingsets.services import version_request
 
-from .conftest import admitted_batch, build, checkout_rows, settle
-
 PARQUET = "application/vnd.apache.parquet"
-
-
-def person(name: str, *, staff: bool = False, groups=()) -> User:
-    user = User.objects.create_user(username=f"{name}-{uuid.uuid4().hex[:6]}", password="pw", is_staff=staff)
-    user.groups.add(*groups)
-    return user
 
 
 def signed_in(user) -> APIClient:
@@ -88,10 +81,10 @@ def test_a_rater_s_token_reads_a_set_of_their_group_and_downloads_its_files(peop
 
 
 def test_a_source_s_api_key_and_anonymous_requests_are_401(people, api):
-    for client in (api, APIClient()):
+    for client, error in ((api, "source_key_not_accepted"), (APIClient(), "not_authenticated")):
         for path in ("/api/v1/training-sets", base(people), file_url(people)):
             answer = client.get(path)
-            assert answer.status_code == 401 and answer.json()["error"] == "not_authenticated"
+            assert answer.status_code == 401 and answer.json()["error"] == error
 
 
 # --- creating and changing sets

@@ -2,21 +2,17 @@
 policy form), a version's page (manifest, label chart, gate report with charts, decision, baseline, diff,
 downloads, erasure warning and rebuild, lineage); who sees what; and the same in a real browser."""
 import hashlib
-import os
 import re
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
 
 from tests.conftest import start_web, wait_for
+from tests.factories import admitted_batch, build, checkout_rows, settle
 from trainingsets.identity import record_identity
 from trainingsets.models import Erasure, TrainingSet, TrainingSetVersion
 from trainingsets.services import trainingset_update, version_request
 
-from .conftest import admitted_batch, build, checkout_rows, settle
-
-DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "pages-pass-123"
 
 
@@ -73,7 +69,7 @@ def test_an_outsider_gets_404_on_every_page_and_action_of_a_set(client, people, 
 
 def test_a_signed_out_visitor_is_sent_to_sign_in(client, built_version):
     answer = client.get(set_url(built_version.training_set))
-    assert answer.status_code == 302 and answer.url.startswith("/admin/login/")
+    assert answer.status_code == 302 and answer.url.startswith("/accounts/login/")
 
 
 def test_a_reader_sees_the_set_and_its_versions_but_cannot_publish_or_decide(client, people, built_version):
@@ -322,14 +318,6 @@ def test_a_rule_without_its_splits_is_refused_on_the_field_it_needs(admin_client
 
 
 # --- in a real browser: gunicorn and a Celery worker of their own, Debian's chromium
-
-
-@pytest.fixture
-def screenshots(tmp_path) -> Path:
-    """docs/screenshots/ when SIEVE_SCREENSHOTS=1 (to refresh the docs' pictures), else a temporary folder."""
-    folder = DOCS_SCREENSHOTS if os.environ.get("SIEVE_SCREENSHOTS") == "1" else tmp_path / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture

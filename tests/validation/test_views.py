@@ -1,41 +1,19 @@
 """The data-quality pages: what an admin sees and does in a real browser, and who is kept out."""
-import io
-import os
-from pathlib import Path
-
 import pytest
 
 from collection import services as collection
 from collection.storage import data_path
-from tests.conftest import checkout_records, log_in
+from tests import factories
+from tests.conftest import log_in
+from tests.factories import checkout_records
 from validation import services
-
-DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-@pytest.fixture
-def screenshots(tmp_path) -> Path:
-    """docs/screenshots/ when SIEVE_SCREENSHOTS=1 (to refresh the README's pictures), else a temporary folder."""
-    folder = DOCS_SCREENSHOTS if os.environ.get("SIEVE_SCREENSHOTS") == "1" else tmp_path / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def quarantined_batch(source, tmp_path):
-    reference = tmp_path / "train.ndjson"
-    reference.write_bytes(checkout_records(3000))
-    services.baseline_create_from_file(source=source, path=reference)
-    batch = collection.batch_receive(source=source, body=io.BytesIO(checkout_records(2000, shift=4, seed=8)),
-                                     fmt="ndjson", gzipped=False)[0]
-    collection.batch_ingest(batch_id=batch.pk)
-    return services.batch_validate(batch_id=batch.pk)
 
 
 @pytest.mark.browser
 def test_an_admin_opens_the_quarantined_batch_sees_its_chart_and_approves_it(
-        live_server, page, source, tmp_path, django_user_model, screenshots):
+        live_server, page, quarantined_batch, django_user_model, screenshots):
     django_user_model.objects.create_superuser("admin", "a@example.com", "admin-pass-123")
-    batch = quarantined_batch(source, tmp_path)
+    batch = quarantined_batch
     log_in(page, live_server.url, "admin", "admin-pass-123")
     page.wait_for_selector("#quarantine")
     page.screenshot(path=str(screenshots / "quality-home.png"), full_page=True)
@@ -59,15 +37,37 @@ def test_an_admin_opens_the_quarantined_batch_sees_its_chart_and_approves_it(
 @pytest.mark.browser
 def test_a_rater_is_refused_the_data_quality_pages(live_server, page, django_user_model):
     django_user_model.objects.create_user("rater", password="rater-pass-123")
-    log_in(page, live_server.url, "rater", "rater-pass-123")
-    assert "staff account" in page.inner_text("body")
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", "rater")
+    page.fill("#id_password", "rater-pass-123")
+    page.click("#sign-in")
+    page.wait_for_url(f"{live_server.url}/label/")
     page.goto(f"{live_server.url}/quality/")
-    assert "/admin/login/" in page.url
-    assert "Quarantine queue" not in page.content()
+    # Sieve's own sign-in, saying why, not the Django admin's "authenticated as ..., but not authorized".
+    assert page.url == f"{live_server.url}/accounts/login/?next=/quality/"
+    assert "This page is for staff; you are signed in as rater." in page.inner_text("main")
+    assert page.locator("#login-form").count() == 1 and "Quarantine queue" not in page.content()
 
 
-def test_only_staff_reach_the_pages_and_the_raw_payload(client, admin_client, django_user_model, source, tmp_path):
-    batch = quarantined_batch(source, tmp_path)
+def test_a_rater_on_a_staff_page_gets_the_sign_in_page_with_a_message(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("kim", password="kim-pass-123"))
+    answer = client.get("/quality/sources/", follow=True)
+    assert answer.redirect_chain == [("/accounts/login/?next=/quality/sources/", 302)]
+    assert answer.templates[0].name == "registration/login.html"
+    assert "This page is for staff; you are signed in as kim." in answer.content.decode()
+
+
+def test_an_anonymous_visitor_on_a_staff_page_signs_in_and_lands_there(client, django_user_model):
+    answer = client.get("/quality/")
+    assert (answer.status_code, answer.url) == (302, "/accounts/login/?next=/quality/")
+    django_user_model.objects.create_superuser("ada", "ada@example.com", "ada-pass-123")
+    signed_in = client.post("/accounts/login/?next=/quality/", {"username": "ada", "password": "ada-pass-123",
+                                                                 "next": "/quality/"})
+    assert (signed_in.status_code, signed_in.url) == (302, "/quality/")
+
+
+def test_only_staff_reach_the_pages_and_the_raw_payload(client, admin_client, django_user_model, quarantined_batch):
+    batch = quarantined_batch
     assert client.get("/quality/").status_code == 302
     client.force_login(django_user_model.objects.create_user("viewer", password="pw-12345678"))
     assert client.get(f"/quality/batches/{batch.pk}/").status_code == 302
@@ -80,8 +80,8 @@ def test_only_staff_reach_the_pages_and_the_raw_payload(client, admin_client, dj
     assert b"".join(payload.streaming_content) == data_path(batch.payload).read_bytes()
 
 
-def test_reviewing_twice_in_the_page_says_why_not(admin_client, source, tmp_path):
-    batch = quarantined_batch(source, tmp_path)
+def test_reviewing_twice_in_the_page_says_why_not(admin_client, quarantined_batch):
+    batch = quarantined_batch
     admin_client.post(f"/quality/batches/{batch.pk}/review", {"decision": "reject"})
     page = admin_client.post(f"/quality/batches/{batch.pk}/review", {"decision": "approve"}, follow=True)
     assert "is rejected, not quarantined" in page.content.decode()
@@ -90,9 +90,7 @@ def test_reviewing_twice_in_the_page_says_why_not(admin_client, source, tmp_path
 def test_a_batch_quarantined_for_want_of_a_baseline_can_become_the_baseline(admin_client, source, admin_user):
     from validation.models import AuditEntry, Baseline
 
-    batch = collection.batch_receive(source=source, body=io.BytesIO(checkout_records(500)), fmt="ndjson",
-                                     gzipped=False)[0]
-    collection.batch_ingest(batch_id=batch.pk)
+    batch = factories.batch_ingested(source, checkout_records(500))
     services.batch_validate(batch_id=batch.pk)
     page = admin_client.get(f"/quality/batches/{batch.pk}/").content.decode()
     assert "Make this the baseline" in page
@@ -118,10 +116,10 @@ def test_the_audit_log_cannot_be_edited_from_the_admin(admin_client, source, adm
     assert AuditEntry.objects.filter(pk=entry.pk).exists()
 
 
-def test_a_batch_and_an_alert_show_their_history_in_the_admin(admin_client, source, tmp_path):
+def test_a_batch_and_an_alert_show_their_history_in_the_admin(admin_client, source, quarantined_batch):
     from validation.models import Alert
 
-    batch = quarantined_batch(source, tmp_path)
+    batch = quarantined_batch
     page = admin_client.get(f"/admin/collection/batch/{batch.pk}/change/").content.decode()
     assert "task:validate" in page and "quarantined" in page
     alert = Alert.objects.get(source=source)
@@ -138,7 +136,7 @@ def drifting_days(batch, days: int) -> list:
     import pandas as pd
     from django.utils import timezone
 
-    from tests.validation.test_pages_selectors import make_batch
+    from tests.factories import make_batch
     from validation.models import DailyProfile, ValidationRun
     from validation.services import _json_safe
     from validation.stats import Profile, Schema, compare, profile_frame
@@ -180,7 +178,7 @@ def test_an_admin_sees_a_source_s_arrivals_volume_and_quarantine_rate(
     collection_services.source_key_create(source=source, name="checkout web")
     source.expected_interval = datetime.timedelta(hours=6)
     source.save()
-    batch = quarantined_batch(source, tmp_path)
+    batch = factories.quarantined_batch(source, tmp_path)
     drifting_days(batch, 45)
     log_in(page, live_server.url, "admin", "admin-pass-123", next_url="/quality/sources/")
     page.click(f"#sources a[href='/quality/sources/{source.pk}/']")
@@ -199,9 +197,9 @@ def test_an_admin_sees_a_source_s_arrivals_volume_and_quarantine_rate(
 
 @pytest.mark.browser
 def test_an_admin_follows_a_batch_to_its_features_drift_and_sees_the_threshold_drawn(
-        live_server, page, source, tmp_path, django_user_model, screenshots):
+        live_server, page, source, quarantined_batch, django_user_model, screenshots):
     django_user_model.objects.create_superuser("admin", "a@example.com", "admin-pass-123")
-    batch = quarantined_batch(source, tmp_path)
+    batch = quarantined_batch
     from validation.models import DailyProfile
 
     drifting_days(batch, 45)
@@ -221,10 +219,10 @@ def test_an_admin_follows_a_batch_to_its_features_drift_and_sees_the_threshold_d
     assert (screenshots / "drift.png").stat().st_size > 10_000
 
 
-def test_the_batch_page_shows_each_sketch_metrics_proven_bound(admin_client, source, tmp_path):
+def test_the_batch_page_shows_each_sketch_metrics_proven_bound(admin_client, quarantined_batch):
     """Issue 12: past the sketch's capacity (the 3,000-row reference) KS and Wasserstein carry their error bound,
     and the page shows it beside the value; an exact metric shows none."""
-    batch = quarantined_batch(source, tmp_path)
+    batch = quarantined_batch
     metrics = batch.validation.report["metrics"]["amount"]
     assert metrics["ks"]["error"] > 0 and metrics["wasserstein"]["error"] > 0
     assert metrics["ks"]["p_value"] is None  # one side is sketched: no p-value
@@ -236,8 +234,8 @@ def test_the_batch_page_shows_each_sketch_metrics_proven_bound(admin_client, sou
 
 
 @pytest.mark.parametrize("decision", [None, "APPROVE", "approved", "", "reject "])
-def test_a_review_with_an_unknown_decision_is_refused_and_changes_nothing(admin_client, source, tmp_path, decision):
-    batch = quarantined_batch(source, tmp_path)
+def test_a_review_with_an_unknown_decision_is_refused_and_changes_nothing(admin_client, quarantined_batch, decision):
+    batch = quarantined_batch
     data = {"comment": "x"} if decision is None else {"decision": decision, "comment": "x"}
     answer = admin_client.post(f"/quality/batches/{batch.pk}/review", data)
     assert answer.status_code == 400
@@ -258,8 +256,7 @@ def test_reviewing_a_missing_batch_is_a_404(admin_client, db):
 def test_a_failed_batch_is_listed_with_its_error_and_staff_retry_it_from_its_page(admin_client, source, settings):
     """Issue 13, item 1: failed batches show on the quality home page; the batch page has a Retry button."""
     settings.SIEVE_PIPELINE_MAX_FAILURES = 1
-    batch = collection.batch_receive(source=source, body=io.BytesIO(checkout_records(5)), fmt="ndjson",
-                                     gzipped=False)[0]
+    batch = factories.batch_received(source, checkout_records(5))
     payload = data_path(batch.payload)
     kept = payload.read_bytes()
     payload.unlink()
@@ -277,3 +274,62 @@ def test_a_failed_batch_is_listed_with_its_error_and_staff_retry_it_from_its_pag
     assert batch.status == "received" and batch.transitions.last().actor == "user:admin"
     again = admin_client.post(f"/quality/batches/{batch.pk}/retry", follow=True).content.decode()
     assert "not failed" in again
+
+
+def test_a_categorical_feature_s_drift_chart_shows_the_engine_s_deciding_metric_with_its_threshold(
+        admin_client, source):
+    """The chart draws what the engine decides on: L-infinity for categories, not Jensen-Shannon."""
+    import datetime as dt
+
+    import pandas as pd
+    from django.utils import timezone
+
+    from validation.models import Baseline, DailyProfile
+    from validation.services import report_json
+    from validation.stats import Schema, compare, infer_schema, profile_frame
+    from validation.stats.thresholds import DECIDING, METRICS
+
+    reference = profile_frame(pd.DataFrame({"country": ["DE", "FR", "IT", "ES"] * 500}))
+    baseline = Baseline.objects.create(source=source, origin="file", profile=reference.to_json(),
+                                       schema=infer_schema(reference).to_dict(), is_active=True, row_count=2000)
+    moved = profile_frame(pd.DataFrame({"country": ["DE"] * 800 + ["FR", "IT", "ES"] * 400}), spec=reference.spec)
+    report = compare(moved, reference, schema=Schema.from_dict(baseline.schema))
+    day = timezone.now().date() - dt.timedelta(days=1)
+    DailyProfile.objects.create(source=source, baseline=baseline, day=day, profile=moved.to_json(), batch_count=1,
+                                row_count=2000, metrics=report_json(report)["metrics"],
+                                drifted=report.drifted_features)
+
+    context = admin_client.get(f"/quality/sources/{source.pk}/drift/?feature=country").context
+
+    assert DECIDING["categorical"][0] == "linf"
+    assert context["metric_choices"][0] == "linf"
+    series = context["series"]
+    assert series["metric"] == "linf"
+    linf = report.metrics["country"]["linf"]
+    assert series["values"] == [linf.value] and series["thresholds"] == [linf.threshold]
+    assert series["thresholds"][0] >= METRICS["linf"][0]
+    assert series["drifted"] == ["country" in report.drifted_features]
+    assert [row["metric"] for row in context["features"].object_list] == ["linf"]
+
+
+@pytest.mark.browser
+def test_a_new_source_shows_counts_with_separators_no_lone_bar_and_a_lone_drift_day_with_its_threshold(
+        live_server, page, source, django_user_model):
+    from django.utils import timezone
+
+    django_user_model.objects.create_superuser("admin", "a@example.com", "admin-pass-123")
+    now = timezone.now()
+    factories.make_batch(source, now, records=12_345, verdict="fail", quarantined=True)
+    factories.make_day(factories.make_baseline(source), now.date(), amount=0.3, drifted=["amount"])
+    log_in(page, live_server.url, "admin", "admin-pass-123", next_url=f"/quality/sources/{source.pk}/")
+    page.wait_for_selector("body[data-charts-drawn=yes]")
+    assert "12,345\nrecords" in page.inner_text("section.counts")
+    # One day of batches on a 90-day axis would be a lone bar at the edge: each chart says so instead.
+    notes = page.locator(".trends .chart-empty")
+    assert notes.count() == 3 and page.locator("canvas[data-source-chart]").count() == 0
+    assert f"Only {now.date().isoformat()} has batches so far (1 batch(es), 12,345 records)" in notes.first.inner_text()
+    page.goto(f"{live_server.url}/quality/sources/{source.pk}/drift/?feature=amount&metric=wasserstein")
+    page.wait_for_selector("body[data-charts-drawn=yes]")
+    metric, threshold = chart_data(page, "drift-chart")
+    # The lone day sits in the middle, its threshold drawn across the chart.
+    assert metric["data"] == [None, 0.3, None] and threshold["data"] == [0.1, 0.1, 0.1]
