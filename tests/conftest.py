@@ -1,4 +1,5 @@
-"""Fixtures shared by the suite: a data folder, sources with keys, and real worker and server processes."""
+"""Fixtures shared by the suite: a data folder, sources with keys, uploads, and real worker and server processes;
+the objects themselves come from tests/factories.py."""
 import os
 import signal
 import socket
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+
+from tests import factories
 
 ROOT = Path(__file__).resolve().parent.parent
 # The suite runs on the built-in secrets, and so do the gunicorn, Celery and manage.py processes it starts.
@@ -45,41 +48,45 @@ def celery_queue() -> str:
 
 @pytest.fixture
 def source(db):
-    from collection import services
-
-    return services.source_create(name="checkout-app", kind="app")
+    return factories.source_make(name="checkout-app")
 
 
 @pytest.fixture
 def source_key(source):
-    from collection import services
-
-    _, raw = services.source_key_create(source=source, name="test")
-    return raw
+    return factories.source_key_make(source)
 
 
 @pytest.fixture
 def api(source_key):
     """A DRF client that sends the source's key."""
-    from rest_framework.test import APIClient
-
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {source_key}")
-    return client
+    return factories.api_client(source_key)
 
 
-def checkout_records(n: int, *, shift: float = 0.0, seed: int = 0, prefix: str = "r") -> bytes:
-    """NDJSON of n checkout records (amount ~ N(10 + shift, 2), three countries, a 10% fraud label)."""
-    import numpy as np
-    import orjson
+@pytest.fixture
+def upload(api):
+    """upload(body, **headers) -> batch id: post an NDJSON batch through the API with the source's key."""
+    def post(body: bytes, **headers) -> int:
+        response = factories.post_batch(api, body, **headers)
+        assert response.status_code == 202, response.content
+        return response.json()["id"]
+    return post
 
-    rng = np.random.default_rng(seed)
-    return b"".join(
-        orjson.dumps({"external_id": f"{prefix}{i}", "features": {"amount": float(rng.normal(10 + shift, 2)),
-                                                                  "country": str(rng.choice(["DE", "FR", "NL"]))},
-                      "label": str(rng.choice(["ok", "fraud"], p=[0.9, 0.1]))}) + b"\n"
-        for i in range(n)
-    )
+
+@pytest.fixture
+def quarantined_batch(source, tmp_path):
+    """A drifted batch of `source`, quarantined against its baseline by the services in this process."""
+    return factories.quarantined_batch(source, tmp_path)
+
+
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
+
+
+@pytest.fixture
+def screenshots(tmp_path) -> Path:
+    """docs/screenshots/ when SIEVE_SCREENSHOTS=1 (to refresh the docs' pictures), else a temporary folder."""
+    folder = DOCS_SCREENSHOTS if os.environ.get("SIEVE_SCREENSHOTS") == "1" else tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def imports_without_django(package: str) -> int:
@@ -177,10 +184,14 @@ def service_env(*, data_dir: Path, queue: str, redis_url: str | None = None, **e
 
 
 def start_worker(tmp_path: Path, *, data_dir: Path, queue: str, beat: bool = False, concurrency: int = 1,
-                 redis_url: str | None = None, **extra) -> Process:
+                 redis_url: str | None = None, imports: tuple[str, ...] = (), **extra) -> Process:
+    """A real Celery worker on the session's queue (with beat, and test-only task modules `imports`); `extra` are
+    environment variables (settings) of its own."""
     name = f"w{uuid.uuid4().hex[:6]}"
     args = [str(Path(sys.executable).parent / "celery"), "-A", "config", "worker", "-Q", queue, "-c", str(concurrency),
             "-n", f"{name}@%h", "-l", "info", "--without-gossip", "--without-mingle"]
+    for module in imports:
+        args += ["-I", module]
     if beat:
         args += ["--beat", "--schedule", str(tmp_path / f"beat-{name}")]
     env = service_env(data_dir=data_dir, queue=queue, redis_url=redis_url, **extra)

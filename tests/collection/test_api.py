@@ -6,8 +6,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from collection import services
-from collection.models import Batch, BatchTransition, FeedbackEvent, Record, SourceKey
+from collection.models import Batch, FeedbackEvent, Record, SourceKey
 from collection.storage import data_path
+from tests.factories import post_batch, stored_payloads
 
 URL = "/api/v1/batches"
 
@@ -19,17 +20,8 @@ def ndjson(n: int, start: int = 0) -> bytes:
     )
 
 
-def post(client, body: bytes, content_type="application/x-ndjson", **headers):
-    return client.post(URL, data=body, content_type=content_type, headers=headers)
-
-
-def stored_payloads(source) -> list:
-    folder = data_path(f"payloads/{source.pk}")
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
-
-
 def test_an_ndjson_batch_is_accepted_and_committed_before_ingest(api, source):
-    response = post(api, ndjson(5))
+    response = post_batch(api, ndjson(5))
     assert response.status_code == 202, response.content
     body = response.json()
     batch = Batch.objects.get(pk=body["id"])
@@ -44,14 +36,14 @@ def test_an_ndjson_batch_is_accepted_and_committed_before_ingest(api, source):
 
 def test_json_arrays_and_csv_are_accepted(api):
     records = [{"external_id": "a", "features": {"x": 1}}, {"external_id": "b", "features": {"x": 2}}]
-    assert post(api, orjson.dumps(records), "application/json").status_code == 202
-    response = post(api, b"external_id,x,label\na,1,yes\nb,2,no\n", "text/csv; charset=utf-8")
+    assert post_batch(api, orjson.dumps(records), "application/json").status_code == 202
+    response = post_batch(api, b"external_id,x,label\na,1,yes\nb,2,no\n", "text/csv; charset=utf-8")
     assert response.status_code == 202 and response.json()["record_count"] == 2
 
 
 def test_gzip_bodies_are_stored_as_sent_and_hashed_by_content(api):
-    plain = post(api, ndjson(3)).json()
-    response = post(api, gzip.compress(ndjson(3)), **{"Content-Encoding": "gzip"})
+    plain = post_batch(api, ndjson(3)).json()
+    response = post_batch(api, gzip.compress(ndjson(3)), **{"Content-Encoding": "gzip"})
     assert response.status_code == 202
     batch = Batch.objects.get(pk=response.json()["id"])
     assert batch.gzipped and batch.sha256 == plain["sha256"]
@@ -59,15 +51,15 @@ def test_gzip_bodies_are_stored_as_sent_and_hashed_by_content(api):
 
 
 def test_the_same_content_again_is_recorded_as_a_duplicate(api):
-    first = post(api, ndjson(4)).json()
-    again = post(api, ndjson(4)).json()
+    first = post_batch(api, ndjson(4)).json()
+    again = post_batch(api, ndjson(4)).json()
     assert again["id"] != first["id"]
     assert again["status"] == "duplicate" and again["duplicate_of"] == first["id"]
 
 
 def test_a_retried_post_with_an_idempotency_key_returns_the_first_batch(api):
-    first = post(api, ndjson(2), **{"Idempotency-Key": "upload-7"})
-    again = post(api, ndjson(2), **{"Idempotency-Key": "upload-7"})
+    first = post_batch(api, ndjson(2), **{"Idempotency-Key": "upload-7"})
+    again = post_batch(api, ndjson(2), **{"Idempotency-Key": "upload-7"})
     assert first.status_code == again.status_code == 202
     assert again.json()["id"] == first.json()["id"]
     assert again["Idempotent-Replayed"] == "true"
@@ -87,7 +79,7 @@ def test_a_retried_post_with_an_idempotency_key_returns_the_first_batch(api):
     ids=["malformed", "non-string-id", "missing-id", "duplicate-id", "non-finite", "nul-character"],
 )
 def test_bad_records_are_refused_with_line_and_field_and_nothing_is_kept(api, source, body, line, field):
-    response = post(api, body)
+    response = post_batch(api, body)
     assert response.status_code == 400
     error = response.json()
     assert (error["error"], error["line"], error["field"]) == ("invalid_payload", line, field)
@@ -96,43 +88,43 @@ def test_bad_records_are_refused_with_line_and_field_and_nothing_is_kept(api, so
 
 
 def test_malformed_csv_is_refused_with_its_line(api):
-    response = post(api, b"external_id,x\na,1\nb,\"unclosed\n", "text/csv")
+    response = post_batch(api, b"external_id,x\na,1\nb,\"unclosed\n", "text/csv")
     assert response.status_code == 400
     assert response.json()["line"] == 3
 
 
 def test_an_unsupported_content_type_gets_415(api):
-    response = post(api, b"<xml/>", "application/xml")
+    response = post_batch(api, b"<xml/>", "application/xml")
     assert response.status_code == 415
     assert "application/xml" in response.json()["detail"]
 
 
 def test_an_unsupported_content_encoding_gets_415(api):
-    assert post(api, ndjson(1), **{"Content-Encoding": "br"}).status_code == 415
+    assert post_batch(api, ndjson(1), **{"Content-Encoding": "br"}).status_code == 415
 
 
 def test_a_body_that_claims_gzip_but_is_not_is_refused(api, source):
-    response = post(api, ndjson(2), **{"Content-Encoding": "gzip"})
+    response = post_batch(api, ndjson(2), **{"Content-Encoding": "gzip"})
     assert response.status_code == 400
     assert response.json()["field"] == "Content-Encoding"
     assert Batch.objects.count() == 0 and stored_payloads(source) == []
 
 
 def test_a_truncated_gzip_body_is_refused(api):
-    response = post(api, gzip.compress(ndjson(50))[:-20], **{"Content-Encoding": "gzip"})
+    response = post_batch(api, gzip.compress(ndjson(50))[:-20], **{"Content-Encoding": "gzip"})
     assert response.status_code == 400
 
 
 def test_an_empty_body_is_refused(api):
-    response = post(api, b"")
+    response = post_batch(api, b"")
     assert response.status_code == 400
     assert response.json()["error"] == "empty_body"
-    assert post(api, b"\n\n").status_code == 400
+    assert post_batch(api, b"\n\n").status_code == 400
 
 
 def test_a_body_over_the_limit_gets_413_from_its_declared_length(api, settings, source):
     settings.SIEVE_MAX_UPLOAD_BYTES = 100
-    response = post(api, ndjson(20))
+    response = post_batch(api, ndjson(20))
     assert response.status_code == 413 and response.json()["limit"] == 100
     assert stored_payloads(source) == []
 
@@ -166,18 +158,18 @@ def test_a_body_over_the_limit_is_cut_off_while_streaming(settings, source):
 def test_an_unknown_key_gets_401(db):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Bearer sieve_nope_nope")
-    response = post(client, ndjson(1))
+    response = post_batch(client, ndjson(1))
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Bearer"
 
 
 def test_no_credentials_get_401(db):
-    assert post(APIClient(), ndjson(1)).status_code == 401
+    assert post_batch(APIClient(), ndjson(1)).status_code == 401
 
 
 def test_a_revoked_key_gets_401(api, source, source_key):
     services.source_key_revoke(key=SourceKey.objects.get(source=source))
-    response = post(api, ndjson(1))
+    response = post_batch(api, ndjson(1))
     assert response.status_code == 401
     assert "revoked" in response.json()["detail"]
 
@@ -189,7 +181,7 @@ def test_a_key_used_for_another_source_gets_403(api, source):
     _, other_key = services.source_key_create(source=other)
     outsider = APIClient()
     outsider.credentials(HTTP_AUTHORIZATION=f"Bearer {other_key}")
-    batch_id = post(api, ndjson(1)).json()["id"]
+    batch_id = post_batch(api, ndjson(1)).json()["id"]
     assert outsider.get(f"{URL}/{batch_id}").status_code == 403
     assert outsider.get(f"{URL}?source={source.name}").status_code == 403
 
@@ -209,7 +201,7 @@ def test_using_a_key_records_when_it_was_last_used(api, source):
 
 
 def test_a_batch_reports_status_counts_timings_and_errors(api):
-    batch_id = post(api, ndjson(3)).json()["id"]
+    batch_id = post_batch(api, ndjson(3)).json()["id"]
     body = api.get(f"{URL}/{batch_id}").json()
     assert body["status"] == "received" and body["record_count"] == 3
     assert body["timings"] == {"queued_seconds": None, "ingest_seconds": None}
@@ -218,9 +210,9 @@ def test_a_batch_reports_status_counts_timings_and_errors(api):
 
 
 def test_batches_are_listed_newest_first_with_filters(api, source):
-    first = post(api, ndjson(1)).json()["id"]
-    second = post(api, ndjson(1, start=5)).json()["id"]
-    duplicate = post(api, ndjson(1, start=5)).json()["id"]
+    first = post_batch(api, ndjson(1)).json()["id"]
+    second = post_batch(api, ndjson(1, start=5)).json()["id"]
+    duplicate = post_batch(api, ndjson(1, start=5)).json()["id"]
     listed = api.get(URL).json()["results"]
     assert [b["id"] for b in listed] == [duplicate, second, first]
     assert [b["id"] for b in api.get(f"{URL}?status=duplicate").json()["results"]] == [duplicate]
@@ -279,7 +271,7 @@ def test_feedback_without_a_key_is_deduplicated_by_content(api):
 
 
 def test_feedback_for_a_known_record_is_linked_at_once(api, source):
-    batch_id = post(api, ndjson(2)).json()["id"]
+    batch_id = post_batch(api, ndjson(2)).json()["id"]
     services.batch_ingest(batch_id=batch_id)
     assert send_feedback(api, [event(1), event(7)]).json()["linked"] == 1
     assert FeedbackEvent.objects.get(external_id="r1").record.batch_id == batch_id
@@ -332,41 +324,3 @@ def test_the_same_event_twice_in_one_request_is_stored_once(api):
     assert FeedbackEvent.objects.count() == 2
     stored = FeedbackEvent.objects.get(idempotency_key="ev-1")
     assert (stored.signal, stored.value, stored.occurred_at.isoformat()) == ("rating", 1, "2026-11-01T12:00:00+00:00")
-
-
-# --- verdicts and reviews (validation app, reached through the batch URLs)
-
-
-def judged_batch(api, source):
-    from validation import services as validation
-
-    batch_id = post(api, ndjson(30, start=100)).json()["id"]
-    services.batch_ingest(batch_id=batch_id)
-    return validation.batch_validate(batch_id=batch_id)
-
-
-def test_only_staff_read_a_batchs_verdict(api, source, admin_client, client, django_user_model):
-    batch_id = post(api, ndjson(3)).json()["id"]
-    assert admin_client.get(f"{URL}/{batch_id}/validation").status_code == 404  # not judged yet
-    batch = judged_batch(api, source)
-    body = admin_client.get(f"{URL}/{batch.pk}/validation").json()
-    assert (body["status"], body["verdict"], body["reasons"]) == ("quarantined", "no_baseline", ["no baseline"])
-    # Its own source sees the status on the batch, not the reasons; raters and other sources see nothing.
-    assert api.get(f"{URL}/{batch.pk}").json()["status"] == "quarantined"
-    assert api.get(f"{URL}/{batch.pk}/validation").status_code == 403
-    client.force_login(django_user_model.objects.create_user("rater", password="pw-12345678"))
-    assert client.get(f"{URL}/{batch.pk}/validation").status_code == 403
-    assert APIClient().get(f"{URL}/{batch.pk}/validation").status_code in (401, 403)
-
-
-def test_only_staff_review_and_a_second_review_conflicts(api, source, admin_client, client, django_user_model):
-    batch = judged_batch(api, source)
-    url = f"{URL}/{batch.pk}/review"
-    assert api.post(url, {"decision": "approve"}, format="json").status_code == 403
-    client.force_login(django_user_model.objects.create_user("rater", password="pw-12345678"))
-    assert client.post(url, {"decision": "approve"}, content_type="application/json").status_code == 403
-    assert admin_client.post(url, {"decision": "maybe"}, content_type="application/json").status_code == 400
-    response = admin_client.post(url, {"decision": "approve", "comment": "ok"}, content_type="application/json")
-    assert response.status_code == 200 and response.json()["status"] == "admitted"
-    again = admin_client.post(url, {"decision": "reject"}, content_type="application/json")
-    assert again.status_code == 409

@@ -12,7 +12,8 @@ from collection import failures, services
 from collection.models import Batch
 from collection.storage import data_path
 from config.pipeline import pipeline_start, sweep_stalled_batches
-from tests.conftest import checkout_records, start_worker, wait_for
+from tests.conftest import start_worker, wait_for
+from tests.factories import baseline_from_records, checkout_records
 from validation import services as validation
 from validation.models import Alert, AuditEntry
 
@@ -65,9 +66,7 @@ def test_an_ingest_that_keeps_failing_ends_failed_with_its_error_and_an_alert(
 def test_a_validation_that_keeps_failing_ends_failed_and_a_retry_after_the_fix_validates_it(
         source, settings, tmp_path, admin_user, celery_queue, django_capture_on_commit_callbacks):
     settings.SIEVE_PIPELINE_MAX_FAILURES = 2
-    reference = tmp_path / "train.ndjson"
-    reference.write_bytes(checkout_records(500))
-    validation.baseline_create_from_file(source=source, path=reference)
+    baseline_from_records(source, tmp_path, checkout_records(500))
     batch = services.batch_ingest(batch_id=receive(source, checkout_records(300, seed=3)).pk)
     parquet = data_path(batch.columnar)
     kept = parquet.read_bytes()

@@ -11,8 +11,8 @@ import requests
 from collection import services
 from collection.parsing import PayloadError, PayloadParser
 from collection.storage import BodyTooLarge, ContentTooLarge
-from tests.collection.test_api import post, stored_payloads
 from tests.conftest import start_web
+from tests.factories import post_batch, stored_payloads
 
 RECORD = b'{"external_id": "a", "features": {"x": 1}}\n'
 MB = 1024 * 1024
@@ -95,13 +95,13 @@ def test_a_gzip_body_is_limited_once_uncompressed_and_nothing_is_kept(api, setti
     settings.SIEVE_MAX_UNCOMPRESSED_BYTES = 4 * MB
     bomb = gzip_of((b" " * 1023 + b"\n", 8 * 1024), (RECORD, 1))  # 8 MB of blank lines in a few kB
     assert len(bomb) < 100_000
-    response = post(api, bomb, **{"Content-Encoding": "gzip"})
+    response = post_batch(api, bomb, **{"Content-Encoding": "gzip"})
     assert response.status_code == 413, response.content
     assert response.json()["error"] == "too_large" and response.json()["limit"] == 4 * MB
     assert "uncompressed" in response.json()["detail"]
     assert stored_payloads(source) == []
     small = gzip.compress(b" " * 1000 + b"\n" + RECORD)
-    assert post(api, small, **{"Content-Encoding": "gzip"}).status_code == 202
+    assert post_batch(api, small, **{"Content-Encoding": "gzip"}).status_code == 202
 
 
 def test_the_uncompressed_limit_applies_to_what_the_parser_left(settings, source):
@@ -116,7 +116,7 @@ def test_the_uncompressed_limit_applies_to_what_the_parser_left(settings, source
 def test_a_record_over_the_limit_is_a_400_naming_the_line_and_nothing_is_kept(api, settings, source):
     settings.SIEVE_MAX_RECORD_BYTES = 1000
     body = RECORD + b" " * 5000 + RECORD.replace(b'"a"', b'"b"')
-    response = post(api, body)
+    response = post_batch(api, body)
     assert response.status_code == 400, response.content
     assert response.json()["error"] == "invalid_payload" and response.json()["line"] == 2
     assert "SIEVE_MAX_RECORD_BYTES" in response.json()["detail"]

@@ -7,12 +7,12 @@ import threading
 import orjson
 import pytest
 import requests
-from rest_framework.test import APIClient
+from django.db import connection
 
-from collection import services
 from collection.models import Batch, Record
 from collection.tasks import ingest_batch
-from tests.conftest import Process, checkout_records, free_port, start_web, start_worker, wait_for
+from tests.conftest import Process, free_port, start_web, start_worker, wait_for
+from tests.factories import baseline_from_records, checkout_records
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
@@ -37,44 +37,41 @@ def judged(batch_id: int) -> bool:
     return status_of(batch_id) in DONE
 
 
-def upload(source_key: str, body: bytes) -> int:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {source_key}")
-    response = client.post("/api/v1/batches", data=body, content_type="application/x-ndjson")
-    assert response.status_code == 202, response.content
-    return response.json()["id"]
-
-
-def test_an_uploaded_batch_is_ingested_by_a_real_worker(worker, source_key):
-    batch_id = upload(source_key, ndjson(500))
+def test_an_uploaded_batch_is_ingested_by_a_real_worker(worker, upload):
+    batch_id = upload(ndjson(500))
     wait_for(lambda: judged(batch_id), timeout=60, what="the batch to be ingested and validated")
     assert Record.objects.filter(batch_id=batch_id).count() == 500
     batch = Batch.objects.get(pk=batch_id)
     assert batch.attempts == 1 and batch.ingested_count == 500
 
 
-def test_a_redelivered_ingest_message_is_ingested_once(worker, source_key):
-    batch_id = upload(source_key, ndjson(300))
-    for _ in range(3):
-        ingest_batch.delay(batch_id)  # as if the broker had delivered the message again
+def test_a_redelivered_ingest_message_is_ingested_once(worker, upload):
+    batch_id = upload(ndjson(300))
+    # As if the broker had delivered the message again, three times: each delivery's result says it was handled.
+    again = [ingest_batch.delay(batch_id) for _ in range(3)]
     wait_for(lambda: judged(batch_id), timeout=60, what="the batch to be ingested and validated")
-    def handled() -> int:
-        return sum(1 for line in worker.output().splitlines() if "ingest_batch" in line and "succeeded" in line)
-
-    wait_for(lambda: handled() >= 4, timeout=30, what="every delivery to be handled")
+    assert [result.get(timeout=30) for result in again] == [batch_id] * 3
     assert Record.objects.filter(batch_id=batch_id).count() == 300
     assert Batch.objects.get(pk=batch_id).attempts == 1
 
 
+def records_being_written() -> bool:
+    """Another connection holds a write lock on the records table: an ingest transaction is inserting rows."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                       "WHERE c.relname = %s AND l.mode = 'RowExclusiveLock' AND l.granted "
+                       "AND l.pid <> pg_backend_pid())", [Record._meta.db_table])
+        return cursor.fetchone()[0]
+
+
 def test_a_worker_killed_mid_ingest_loses_and_duplicates_nothing(transactional_db, tmp_path, data_dir,
-                                                                 celery_queue, source, source_key):
+                                                                 celery_queue, source, upload):
     count = 300_000  # several seconds of ingest, so the kill lands inside it
     first = start_worker(tmp_path, data_dir=data_dir, queue=celery_queue)
     try:
-        batch_id = upload(source_key, ndjson(count))
+        batch_id = upload(ndjson(count))
         wait_for(lambda: status_of(batch_id) == "ingesting", timeout=60, what="the ingest to start")
-        wait_for(lambda: Batch.objects.get(pk=batch_id).updated_at is not None, timeout=5)
-        threading.Event().wait(0.5)
+        wait_for(records_being_written, timeout=60, interval=0.02, what="the ingest to insert its records")
         assert status_of(batch_id) == "ingesting"
     finally:
         first.kill(signal.SIGKILL)
@@ -155,16 +152,13 @@ def test_ten_concurrent_retries_with_one_idempotency_key_make_one_batch(live_ser
     assert Batch.objects.count() == 1
 
 
-def test_a_clean_batch_is_admitted_and_a_drifted_one_quarantined_once_each(worker, source, source_key, tmp_path):
-    from validation import services as validation
+def test_a_clean_batch_is_admitted_and_a_drifted_one_quarantined_once_each(worker, source, upload, tmp_path):
     from validation.models import ValidationRun
     from validation.tasks import validate_batch
 
-    reference = tmp_path / "train.ndjson"
-    reference.write_bytes(checkout_records(5000, seed=0))
-    validation.baseline_create_from_file(source=source, path=reference)
-    clean = upload(source_key, checkout_records(3000, seed=1, prefix="c"))
-    drifted = upload(source_key, checkout_records(3000, shift=4, seed=2, prefix="d"))
+    baseline_from_records(source, tmp_path, checkout_records(5000, seed=0))
+    clean = upload(checkout_records(3000, seed=1, prefix="c"))
+    drifted = upload(checkout_records(3000, shift=4, seed=2, prefix="d"))
     for batch_id in (clean, drifted, clean, drifted):
         validate_batch.delay(batch_id)  # a validate message delivered again, early or late
     wait_for(lambda: judged(clean) and judged(drifted), timeout=90, what="both verdicts")
@@ -195,7 +189,7 @@ EDGE_BATCHES = {
 }
 
 
-def test_every_odd_batch_ends_once_with_a_verdict(worker, source, source_key, tmp_path):
+def test_every_odd_batch_ends_once_with_a_verdict(worker, source, upload, tmp_path):
     """Issue 12: batches that used to raise in validation (1-4 rows, list labels, ...) were retried forever.
     Each now gets its verdict on the first attempt, against a reference that has no label column."""
     from validation import services as validation
@@ -205,7 +199,7 @@ def test_every_odd_batch_ends_once_with_a_verdict(worker, source, source_key, tm
     reference.write_bytes(b"".join(orjson.dumps({"external_id": f"t{i}", "features": {
         "amount": 10.0 + (i % 7), "country": ["DE", "FR", "NL"][i % 3]}}) + b"\n" for i in range(2000)))
     validation.baseline_create_from_file(source=source, path=reference)
-    batches = {name: upload(source_key, _records(rows, f"{n}-")) for n, (name, rows) in
+    batches = {name: upload(_records(rows, f"{n}-")) for n, (name, rows) in
                enumerate(EDGE_BATCHES.items())}
     wait_for(lambda: all(judged(b) for b in batches.values()), timeout=120, what="every batch's verdict")
     for name, batch_id in batches.items():
@@ -216,3 +210,30 @@ def test_every_odd_batch_ends_once_with_a_verdict(worker, source, source_key, tm
     extreme = ValidationRun.objects.get(batch_id=batches["extreme values"])
     assert extreme.verdict == "fail"
     assert ("out_of_range", "amount") in {(a.kind, a.feature) for a in extreme.anomalies.all()}
+
+
+@pytest.mark.parametrize("chunk_rows", [0, 500], ids=["whole", "in-chunks"])
+def test_pipeline_run_takes_a_batch_through_the_same_steps_in_process_once(db, data_dir, tmp_path, settings, source,
+                                                                           chunk_rows):
+    import pyarrow.parquet as pq
+
+    from collection.storage import data_path
+    from config.pipeline import pipeline_run
+    from labeling.models import QueueItem
+    from tests.factories import batch_received, project_make
+
+    settings.SIEVE_INGEST_CHUNK_ROWS, settings.SIEVE_VALIDATE_CHUNK_ROWS = 500, chunk_rows
+    baseline_from_records(source, tmp_path)
+    project = project_make(source)
+    # A JSON array's columnar copy has a row group per ingest chunk, along which validation splits it.
+    batch = batch_received(source, b"[" + b",".join(checkout_records(2000, seed=3).splitlines()) + b"]", fmt="json")
+    done = pipeline_run(batch.pk)
+    assert done.status == Batch.Status.ADMITTED and done.validation.verdict == "pass"
+    assert pq.ParquetFile(data_path(done.columnar)).num_row_groups == 4  # 4 chunks of 500 rows when split
+    assert QueueItem.objects.filter(project=project).count() == 2000  # routed: the last step ran too
+    steps = list(batch.transitions.order_by("id").values_list("to_status", "actor"))
+    assert steps == [("received", "api"), ("ingesting", "task:ingest"), ("ingested", "task:ingest"),
+                     ("validating", "task:validate"), ("admitted", "task:validate")]
+    # Every step claims its batch: running the pipeline again (or a worker that gets its messages later) does nothing.
+    assert pipeline_run(batch.pk).status == Batch.Status.ADMITTED
+    assert batch.transitions.count() == 5 and QueueItem.objects.filter(project=project).count() == 2000

@@ -49,6 +49,7 @@ class Trickle:
         self.key = source_key
         self.sockets: list[tuple[socket.socket, bytes]] = []
         self.stopped = threading.Event()
+        self.rounds = 0  # drips sent on every connection
 
     def open(self) -> None:
         for i in range(SLOW):
@@ -70,6 +71,7 @@ class Trickle:
                     sock.sendall(drip)
                 except OSError:
                     pass
+            self.rounds += 1
 
     def close(self) -> None:
         self.stopped.set()
@@ -82,7 +84,8 @@ def test_healthz_answers_at_once_while_slow_clients_send_headers_and_bodies(run_
     trickle = Trickle(port, source_key)
     try:
         trickle.open()
-        time.sleep(1.5)  # every slow connection has been taken by a worker and sent more since
+        # Every slow connection is open and has sent more since.
+        wait_for(lambda: trickle.rounds >= 1, timeout=10, what="a drip on every slow connection")
         for _ in range(5):
             started = time.monotonic()
             assert requests.get(f"{url}/healthz", timeout=2).status_code == 200

@@ -12,8 +12,7 @@ from labeling import services
 from labeling.models import Adjudication, Annotation, Assignment, Membership, QueueItem, Rater
 from labeling.selectors.adjudication import adjudication_next, adjudication_queue, items_for_adjudication
 from tests.conftest import wait_for
-
-from .conftest import CHOICES, batch_of_records
+from tests.factories import CHOICES, batch_of_records
 
 
 @pytest.fixture

@@ -1,10 +1,8 @@
 """The adjudication page: what an expert sees (every label with its rater's kind and quality, the posterior),
 deciding with and without JavaScript, who is kept out, and in a real browser an expert deciding two items
 by keyboard alone, at a phone's size too."""
-import os
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -12,21 +10,11 @@ from django.utils import timezone
 from collection.models import Record
 from labeling import services
 from labeling.models import Adjudication, Annotation, Assignment, QueueItem, Rater
+from tests.factories import CHOICES, batch_of_records
 
-from .conftest import CHOICES, batch_of_records
-
-DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "adjudicate-pass-1"
 REVIEW = ("The kettle arrived a day late, but it boils quickly and the handle stays cool. Customer service "
           "answered within the hour. Would I buy it again? Probably, if it were cheaper.")
-
-
-@pytest.fixture
-def screenshots(tmp_path) -> Path:
-    """docs/screenshots/ when SIEVE_SCREENSHOTS=1 (to refresh the docs' pictures), else a temporary folder."""
-    folder = DOCS_SCREENSHOTS if os.environ.get("SIEVE_SCREENSHOTS") == "1" else tmp_path / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 VALUES = ["positive", "negative", "neutral"]

@@ -4,8 +4,7 @@ from django.urls import reverse
 
 from labeling import services
 from labeling.models import Annotation, Assignment, FeedbackRule, LabelingProject, QueueItem, Rater
-
-from .conftest import batch_of_records
+from tests.factories import batch_of_records
 
 
 @pytest.fixture

@@ -5,8 +5,7 @@ from rest_framework.test import APIClient
 
 from labeling import services
 from labeling.models import Adjudication, Annotation, ConsensusRun, QueueItem, Rater
-
-from .conftest import CHOICES, batch_of_records
+from tests.factories import CHOICES, batch_of_records
 
 
 def client_for(user) -> APIClient:

@@ -7,8 +7,7 @@ from django.utils import timezone
 from labeling import services
 from labeling.models import Assignment, LabelingProject, QueueItem
 from labeling.services.labels_io import ImportLine
-
-from .conftest import CHOICES, batch_of_records
+from tests.factories import CHOICES, batch_of_records
 
 
 def fresh(item: QueueItem) -> QueueItem:

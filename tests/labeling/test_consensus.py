@@ -29,8 +29,7 @@ from labeling.models import (
 from labeling.selectors.consensus import counted_label_rows, counted_labels
 from labeling.services.consensus import labels_sha256
 from tests.conftest import wait_for
-
-from .conftest import CHOICES, batch_of_records
+from tests.factories import CHOICES, batch_of_records
 
 RTE = Path(__file__).resolve().parents[1] / "data" / "crowd" / "snow2008" / "rte.standardized.tsv"
 BINARY = [{"value": "0", "label": "No entailment", "hotkey": "1"}, {"value": "1", "label": "Entailment", "hotkey": "2"}]

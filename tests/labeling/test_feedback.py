@@ -1,22 +1,11 @@
 """Process feedback becomes labels by a project's rules: mapping, idempotence, consensus, preview, conflicts."""
-from datetime import datetime, timezone
-
 import pytest
 
-from collection.models import FeedbackEvent
 from labeling import services
 from labeling.labels import rule_applies
 from labeling.models import Annotation, FeedbackRule, QueueItem
 from labeling.selectors import feedback_conflicts
-
-AT = datetime(2026, 11, 26, 10, 0, tzinfo=timezone.utc)
-
-
-def feedback(source, record, signal, value, actor="user-1", n=[0]):  # noqa: B006 - a counter across calls
-    n[0] += 1
-    return FeedbackEvent.objects.create(source=source, idempotency_key=f"k{n[0]}", external_id=record.external_id,
-                                        record=record, signal=signal, value=value, actor=f"pseudo-{actor}",
-                                        occurred_at=AT)
+from tests.factories import feedback_make
 
 
 @pytest.fixture
@@ -40,12 +29,12 @@ def test_a_rule_condition_compares_like_values_only(op, threshold, value, applie
 
 def test_feedback_is_mapped_to_labels_once_with_the_pseudonymous_actor(project, queued, source, rules):
     first, second = queued[0].record, queued[1].record
-    feedback(source, first, "rating", 5, actor="a")
-    feedback(source, first, "thumbs", False, actor="b")
-    feedback(source, second, "rating", 3)  # between the rules: no label
-    feedback(source, second, "correction", "neutral", actor="c")
-    feedback(source, second, "correction", "not-a-choice")  # a correction the project cannot take
-    feedback(source, second, "click", True)  # no rule for clicks
+    feedback_make(source, first, "rating", 5, actor="a")
+    feedback_make(source, first, "thumbs", False, actor="b")
+    feedback_make(source, second, "rating", 3)  # between the rules: no label
+    feedback_make(source, second, "correction", "neutral", actor="c")
+    feedback_make(source, second, "correction", "not-a-choice")  # a correction the project cannot take
+    feedback_make(source, second, "click", True)  # no rule for clicks
     assert services.feedback_apply_rules(project=project) == {"created": 3, "unmappable": 1}
     assert services.feedback_apply_rules(project=project) == {"created": 0, "unmappable": 1}
     labels = sorted(Annotation.objects.filter(provenance="process_feedback").values_list("item_id", "value", "actor"))
@@ -58,21 +47,21 @@ def test_feedback_is_mapped_to_labels_once_with_the_pseudonymous_actor(project, 
 def test_feedback_counts_toward_consensus_only_when_the_project_says_so(project, queued, source, rules, make_rater):
     item = queued[0]
     for actor in ("a", "b", "c"):
-        feedback(source, item.record, "rating", 5, actor=actor)
+        feedback_make(source, item.record, "rating", 5, actor=actor)
     services.feedback_apply_rules(project=project)
     assert QueueItem.objects.get(pk=item.pk).state == "open"
     project.feedback_counts = True
     project.save()
-    feedback(source, item.record, "rating", 1, actor="d")
+    feedback_make(source, item.record, "rating", 1, actor="d")
     services.feedback_apply_rules(project=project)
     item = QueueItem.objects.get(pk=item.pk)
     assert (item.state, item.consensus, item.agreement) == ("complete", "positive", 0.75)
 
 
 def test_the_preview_shows_what_rules_would_make_and_writes_nothing(project, queued, source, rules):
-    feedback(source, queued[0].record, "rating", 5)
-    feedback(source, queued[0].record, "rating", 1)
-    feedback(source, queued[1].record, "thumbs", True)
+    feedback_make(source, queued[0].record, "rating", 5)
+    feedback_make(source, queued[0].record, "rating", 1)
+    feedback_make(source, queued[1].record, "thumbs", True)
     unsaved = FeedbackRule(project=project, signal="thumbs", op="eq", threshold=True, label="positive", position=9)
     preview = services.feedback_rules_preview(project=project, rules=[*rules, unsaved])
     assert (preview["matched"], preview["unmatched"], preview["unmappable"]) == (3, 0, 0)
@@ -99,9 +88,9 @@ def test_conflicts_list_items_where_feedback_disagrees_with_the_raters(project, 
     agreeing_item = queued[1]
     lease = services.item_next(rater=raters[0], project=project)
     services.assignment_submit(assignment=lease, value="positive")
-    feedback(source, queued[0].record, "rating", 5, actor="x")
-    feedback(source, queued[0].record, "rating", 4, actor="y")
-    feedback(source, agreeing_item.record, "rating", 5, actor="z")
+    feedback_make(source, queued[0].record, "rating", 5, actor="x")
+    feedback_make(source, queued[0].record, "rating", 4, actor="y")
+    feedback_make(source, agreeing_item.record, "rating", 5, actor="z")
     services.feedback_apply_rules(project=project)
     conflicts = feedback_conflicts(project=project)
     assert [(c["item"].pk, c["human"], c["feedback"], c["human_votes"], c["feedback_votes"]) for c in conflicts] == [

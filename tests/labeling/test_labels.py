@@ -2,8 +2,7 @@
 import pytest
 
 from labeling.labels import InvalidLabel, LabelSpec, consensus
-
-from .conftest import CHOICES
+from tests.factories import CHOICES
 
 
 def test_labels_are_checked_by_kind_and_agree_ignoring_case_spacing_and_order():

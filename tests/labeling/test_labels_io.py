@@ -17,8 +17,7 @@ from labeling.models import Annotation, LabelingProject, QueueItem
 from labeling.selectors.labels import labels_page
 from labeling.services import labels_io
 from labeling.services.labels_io import ImportLine
-
-from .conftest import CHOICES, batch_of_records
+from tests.factories import CHOICES, batch_of_records
 
 AT = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
 

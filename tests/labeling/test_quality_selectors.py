@@ -24,8 +24,7 @@ from labeling.selectors.quality import (
 )
 from labeling.selectors.quality_reads import Coder, code_sql
 from labeling.selectors.quality_sections import chi_square_many
-
-from .conftest import CHOICES, batch_of_records
+from tests.factories import CHOICES, batch_of_records
 
 VALUES = ["positive", "negative", "neutral"]
 

@@ -10,8 +10,7 @@ from django.utils import timezone
 
 from labeling import services
 from labeling.models import Annotation, Assignment, QueueItem, Rater
-
-from .conftest import CHOICES, batch_of_records
+from tests.factories import CHOICES, batch_of_records, project_make
 
 
 def label(rater, project, value, **kwargs):
@@ -76,7 +75,7 @@ def test_three_agreeing_labels_complete_an_item_with_its_consensus_and_agreement
 
 
 def test_a_tie_asks_one_more_rater_and_the_next_label_decides(source, make_rater):
-    project = services.project_create(name="pairs", choices=CHOICES, overlap=2, sources=[source])
+    project = project_make(source, name="pairs", overlap=2)
     services.batch_route(batch_id=batch_of_records(source, 3).pk)
     raters = [make_rater(join=project) for _ in range(3)]
     label(raters[0], project, "positive")
@@ -136,7 +135,7 @@ def test_a_retried_submit_returns_the_same_annotation_and_another_value_is_refus
 
 
 def test_an_expired_lease_goes_back_to_the_queue_and_a_late_submit_loses_its_taken_slot(source, make_rater):
-    project = services.project_create(name="single", choices=CHOICES, overlap=1, sources=[source])
+    project = project_make(source, name="single", overlap=1)
     services.batch_route(batch_id=batch_of_records(source, 1).pk)
     slow, quick = make_rater(join=project), make_rater(join=project)
     lease = services.item_next(rater=slow, project=project, lease=timedelta(seconds=1))
@@ -312,7 +311,7 @@ def test_an_item_unmarked_as_gold_is_settled_by_its_regular_labels_alone(source,
 
 
 def test_unmarking_gold_hands_back_live_gold_leases_and_resettles_with_the_projects_overlap(source, make_rater):
-    project = services.project_create(name="ungold-resettle", choices=CHOICES, overlap=3, sources=[source])
+    project = project_make(source, name="ungold-resettle", overlap=3)
     services.batch_route(batch_id=batch_of_records(source, 1).pk)
     item = project.items.get()
     for _ in range(2):

@@ -7,11 +7,12 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from labeling import services
 from labeling.models import Annotation, Assignment, QueueItem
-
-from .conftest import batch_of_records
+from tests.conftest import wait_for
+from tests.factories import batch_of_records
 
 RATERS, FLAKY, ITEMS, OVERLAP = 50, 10, 1000, 3
 
@@ -41,7 +42,9 @@ def work(rater, project, *, flaky: bool, seed: int, start: threading.Barrier, er
             count += 1
             value = rng.choice(["positive", "negative"])  # two choices and three raters: never a tie
             if flaky and count % 4 == 0:
-                time.sleep(1.1)  # the lease runs out meanwhile
+                # The rater walks away until the lease has run out.
+                wait_for(lambda: timezone.now() > lease.expires_at, timeout=10, interval=0.05,
+                         what="the lease to run out")
                 stats["abandoned"] += 1
                 if rng.random() < 0.5:
                     try:

@@ -5,9 +5,8 @@ import pytest
 from labeling import services
 from labeling.models import Assignment, Membership, QueueItem
 from labeling.services.raters import rater_gold_gate, rater_pause, rater_resume
+from tests.factories import CHOICES, batch_of_records, project_make
 from validation.models import Alert, AuditEntry
-
-from .conftest import CHOICES, batch_of_records
 
 
 @pytest.fixture
@@ -90,7 +89,7 @@ def test_pausing_hands_the_raters_live_lease_back_to_the_queue(gated, make_rater
 
 def test_a_gold_answer_while_holding_no_lease_pauses_and_a_lease_held_elsewhere_is_kept(
         gated, source, make_rater, django_capture_on_commit_callbacks):
-    elsewhere = services.project_create(name="elsewhere", choices=CHOICES, overlap=1, sources=[source])
+    elsewhere = project_make(source, name="elsewhere", overlap=1)
     services.project_queue_admitted(project=elsewhere, actor="test")
     rater = make_rater(join=gated)
     services.project_add_raters(project=elsewhere, raters=[rater])

@@ -10,8 +10,7 @@ from collection.services import batch_transition
 from labeling import services
 from labeling.models import QueueItem, RoutedBatch
 from labeling.tasks import route_batch
-
-from .conftest import CHOICES, batch_of_records
+from tests.factories import CHOICES, batch_of_records, project_make
 
 
 def test_an_admitted_batch_is_queued_once_however_often_it_is_routed(project, source):
@@ -38,7 +37,7 @@ def test_a_batch_that_is_not_admitted_is_not_routed(project, source, status):
 def test_every_project_of_the_source_gets_the_batch_and_others_do_not(project, source):
     from collection.services import source_create
 
-    twin = services.project_create(name="twin", choices=CHOICES, overlap=2, sources=[source])
+    twin = project_make(source, name="twin", overlap=2)
     elsewhere = services.project_create(name="elsewhere", choices=CHOICES,
                                         sources=[source_create(name="other-app", kind="app")])
     services.batch_route(batch_id=batch_of_records(source, 4).pk)

@@ -8,8 +8,7 @@ from labeling import services, tasks
 from labeling.models import Annotation, Membership, QueueItem, Rater
 from labeling.services import settling
 from labeling.services.labels_io import ImportLine
-
-from .conftest import CHOICES, batch_of_records
+from tests.factories import CHOICES, batch_of_records
 
 
 def label(rater, project, value):

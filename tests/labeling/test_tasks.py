@@ -5,25 +5,21 @@ import pytest
 from collection.models import Batch
 from labeling import services
 from labeling.models import QueueItem, RoutedBatch
-from tests.conftest import checkout_records, wait_for
-from tests.config.test_pipeline import upload
-
-from .conftest import CHOICES
+from tests.conftest import wait_for
+from tests.factories import baseline_from_records, checkout_records, feedback_make, project_make
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
 
-def test_an_admitted_batch_flows_into_the_queue_and_an_approved_one_follows(worker, source, source_key, tmp_path,
+def test_an_admitted_batch_flows_into_the_queue_and_an_approved_one_follows(worker, source, upload, tmp_path,
                                                                          admin_user):
     from validation import services as validation
 
-    reference = tmp_path / "train.ndjson"
-    reference.write_bytes(checkout_records(3000, seed=0))
-    validation.baseline_create_from_file(source=source, path=reference)
-    project = services.project_create(name="fraud-check", choices=CHOICES, overlap=2, sources=[source])
+    baseline_from_records(source, tmp_path, checkout_records(3000, seed=0))
+    project = project_make(source, name="fraud-check", overlap=2)
 
-    clean = upload(source_key, checkout_records(400, seed=1, prefix="c"))
-    drifted = upload(source_key, checkout_records(300, shift=4, seed=2, prefix="d"))
+    clean = upload(checkout_records(400, seed=1, prefix="c"))
+    drifted = upload(checkout_records(300, shift=4, seed=2, prefix="d"))
     wait_for(lambda: QueueItem.objects.filter(project=project).count() == 400, timeout=90,
              what="the clean batch to be ingested, validated and routed")
     wait_for(lambda: Batch.objects.get(pk=drifted).status == "quarantined", timeout=60, what="the drifted verdict")
@@ -37,22 +33,18 @@ def test_an_admitted_batch_flows_into_the_queue_and_an_approved_one_follows(work
 
     from labeling.tasks import route_batch
 
-    for batch_id in (clean, drifted):
-        route_batch.delay(batch_id)  # a route message delivered again
-    wait_for(lambda: sum(1 for line in worker.output().splitlines() if "route_batch" in line and "succeeded" in line)
-             >= 5, timeout=30, what="the repeated route messages to be handled")
+    again = [route_batch.delay(batch_id) for batch_id in (clean, drifted)]  # a route message delivered again
+    assert [result.get(timeout=30) for result in again] == [clean, drifted]  # handled, each of them
     assert QueueItem.objects.filter(project=project).count() == 700 and RoutedBatch.objects.count() == 2
 
 
 def test_beat_maps_new_feedback_of_every_project_with_rules(worker, project, queued, source):
     from labeling.models import Annotation
     from labeling.tasks import apply_all_feedback_rules
-    from tests.labeling.test_feedback import feedback
-
     services.feedback_rule_create(project=project, signal="rating", op="gte", threshold=4, label="positive")
-    services.project_create(name="no-rules", choices=CHOICES, overlap=1, sources=[source])
-    feedback(source, queued[0].record, "rating", 5, actor="a")
-    feedback(source, queued[1].record, "rating", 1, actor="b")  # no rule maps it
+    project_make(source, name="no-rules", overlap=1)
+    feedback_make(source, queued[0].record, "rating", 5, actor="a")
+    feedback_make(source, queued[1].record, "rating", 1, actor="b")  # no rule maps it
     assert apply_all_feedback_rules.delay().get(timeout=60) == 1  # one project has enabled rules
     wait_for(lambda: Annotation.objects.filter(provenance="process_feedback").count() == 1, timeout=60,
              what="the feedback to be mapped by the worker")

@@ -4,9 +4,8 @@ from rest_framework.test import APIClient
 
 from collection.models import FeedbackEvent, Record
 from collection.services import actor_pseudonym
+from tests.factories import admitted_batch, checkout_rows
 from trainingsets.models import Erasure
-
-from .conftest import admitted_batch, checkout_rows
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from django.utils import timezone
 from collection.models import Batch
 from collection.storage import data_path
 from labeling.models import Annotation, QueueItem
+from tests.factories import admitted_batch, build, checkout_rows, settle
 from trainingsets.identity import record_identity
 from trainingsets.models import Erasure, TrainingSetVersion
 from trainingsets.services import (
@@ -22,8 +23,6 @@ from trainingsets.services import (
 )
 from trainingsets.services import versions as versions_service
 from validation.models import Alert
-
-from .conftest import admitted_batch, build, checkout_rows, settle
 
 
 def rows_of(version, split=None) -> list[dict]:

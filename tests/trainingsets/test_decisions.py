@@ -9,6 +9,7 @@ from django.db import connection
 from collection import services as collection_services
 from collection.parsing import LABEL_COLUMN
 from collection.storage import data_path
+from tests.factories import admitted_batch, build, checkout_rows, settle
 from trainingsets.models import TrainingSet, TrainingSetVersion
 from trainingsets.services.decisions import review_subject, version_decide, version_make_baseline
 from trainingsets.services.errors import (
@@ -23,8 +24,6 @@ from validation import alerts
 from validation.models import Alert, AuditEntry, Baseline
 from validation.services import baseline_create_from_profile
 from validation.stats import Profile, infer_schema, profile_frame
-
-from .conftest import admitted_batch, build, checkout_rows, settle
 
 Status = TrainingSetVersion.Status
 

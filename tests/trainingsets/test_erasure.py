@@ -20,6 +20,7 @@ from collection.models import Batch, FeedbackEvent, Record
 from collection.storage import data_path
 from labeling import services as labeling
 from labeling.models import Adjudication, Annotation, Assignment, ConsensusRun, ConsensusRunItem, QueueItem
+from tests.factories import build
 from trainingsets.identity import actor_identity, record_identity
 from trainingsets.models import Erasure
 from trainingsets.services import trainingset_create, version_build, version_rebuild
@@ -34,8 +35,6 @@ from trainingsets.services.errors import ErasureInvalid, ErasureNotFailed, Nothi
 from validation.models import Alert, Anomaly, AuditEntry, Baseline, DailyProfile, ValidationRun
 from validation.services import baseline_create_from_batches, baseline_create_from_file, batch_validate
 from validation.stats.profile import Profile
-
-from .conftest import build
 
 AT = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 # What must never be seen again once erased: the record's id and a feature value of it, the actor's id.

@@ -4,25 +4,18 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from collection.models import FeedbackEvent, Record
 from collection.services import actor_pseudonym
 from labeling.models import Adjudication, Annotation, Assignment, ConsensusRun, ConsensusRunItem, QueueItem, Rater
+from tests.factories import admitted_batch, build, checkout_rows, person, settle
 from trainingsets import selectors
 from trainingsets.identity import record_identity
 from trainingsets.models import Erasure
 from trainingsets.services import VersionNotReady, trainingset_create, version_request
 from validation.models import ValidationRun
-
-from .conftest import admitted_batch, build, checkout_rows, settle
-
-
-def person(name: str, *, staff: bool = False, groups=()) -> User:
-    user = User.objects.create_user(username=f"{name}-{uuid.uuid4().hex[:6]}", password="pw", is_staff=staff)
-    user.groups.add(*groups)
-    return user
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """Alerts: one open per source and kind, delivered by email and signed webhook, closed when the cause clears."""
 import http.server
-import io
 import json
 import threading
 from datetime import timedelta
@@ -12,15 +11,14 @@ from django.utils import timezone
 from collection import services as collection
 from collection.models import Batch
 from collection.storage import data_path
-from tests.conftest import checkout_records, free_port, start_worker, wait_for
+from tests.conftest import free_port, start_worker, wait_for
+from tests.factories import baseline_from_records, batch_ingested, batch_received, checkout_records
 from validation import alerts, services
 from validation.models import Alert, AlertDelivery
 
 
 def judged(source, body: bytes) -> Batch:
-    batch = collection.batch_receive(source=source, body=io.BytesIO(body), fmt="ndjson", gzipped=False)[0]
-    collection.batch_ingest(batch_id=batch.pk)
-    return services.batch_validate(batch_id=batch.pk)
+    return services.batch_validate(batch_id=batch_ingested(source, body).pk)
 
 
 def test_quarantines_make_one_alert_that_counts_them_and_closes_when_reviewed(source, admin_user):
@@ -35,17 +33,14 @@ def test_quarantines_make_one_alert_that_counts_them_and_closes_when_reviewed(so
 
 
 def test_a_clean_verdict_closes_a_warning(source, tmp_path):
-    path = tmp_path / "train.ndjson"
-    path.write_bytes(checkout_records(3000))
-    services.baseline_create_from_file(source=source, path=path)
+    baseline_from_records(source, tmp_path, checkout_records(3000))
     alerts.alert_raise(source_id=source.pk, kind="warn", message="earlier warning")
     assert judged(source, checkout_records(2000, seed=3, prefix="c")).status == "admitted"
     assert not Alert.objects.filter(source=source, kind="warn", resolved_at__isnull=True).exists()
 
 
 def test_a_failed_ingest_raises_an_alert_and_the_next_good_batch_closes_it(source, django_capture_on_commit_callbacks):
-    batch = collection.batch_receive(source=source, body=io.BytesIO(checkout_records(5)), fmt="ndjson",
-                                     gzipped=False)[0]
+    batch = batch_received(source, checkout_records(5))
     data_path(batch.payload).write_bytes(b"not json\n")
     with django_capture_on_commit_callbacks(execute=True):
         assert collection.batch_ingest(batch_id=batch.pk).status == "failed"
@@ -62,7 +57,7 @@ def test_a_source_silent_past_its_interval_raises_an_alert_until_it_speaks(sourc
     assert alerts.sources_check_silence() == {"silent": 1, "resolved": 0}
     assert alerts.sources_check_silence()["silent"] == 1
     assert Alert.objects.get(source=source, kind="silent_source").occurrences == 2
-    collection.batch_receive(source=source, body=io.BytesIO(checkout_records(3)), fmt="ndjson", gzipped=False)
+    batch_received(source, checkout_records(3))
     assert alerts.sources_check_silence() == {"silent": 0, "resolved": 1}
 
 

@@ -3,7 +3,6 @@ save and its audit entry, and refusals that name the setting."""
 import pytest
 
 from tests.conftest import log_in
-from tests.validation.test_views import quarantined_batch, screenshots  # noqa: F401 (a fixture)
 from validation.forms import BaselineEditForm
 from validation.models import AuditEntry, Baseline
 
@@ -32,10 +31,9 @@ def form_data(baseline, **changes) -> dict:
 
 
 @pytest.fixture
-def drifted(source, tmp_path):
+def drifted(source, quarantined_batch):
     """A source whose active baseline has quarantined its last batch (amount moved by 2 std)."""
-    batch = quarantined_batch(source, tmp_path)
-    return Baseline.objects.get(source=source, is_active=True), batch
+    return Baseline.objects.get(source=source, is_active=True), quarantined_batch
 
 
 def test_the_page_shows_the_saved_settings_and_their_verdict_on_the_last_batch(admin_client, drifted):
@@ -76,15 +74,11 @@ def test_saving_changes_the_baseline_and_audits_each_setting(admin_client, drift
     assert "schema.features.amount.max:" in entry.detail and "-> 40.0" in entry.detail
     assert "thresholds.per_feature.amount.wasserstein: None -> 0.5" in entry.detail
     # The validate step now enforces the edited settings: the next batch is judged under them.
-    import io
 
-    from collection import services as collection
-    from tests.conftest import checkout_records
+    from tests.factories import batch_ingested, checkout_records
     from validation import services
 
-    batch = collection.batch_receive(source=baseline.source, body=io.BytesIO(checkout_records(500, seed=5)),
-                                     fmt="ndjson", gzipped=False)[0]
-    collection.batch_ingest(batch_id=batch.pk)
+    batch = batch_ingested(baseline.source, checkout_records(500, seed=5))
     run = services.batch_validate(batch_id=batch.pk).validation
     assert run.report["metrics"]["amount"]["wasserstein"]["threshold"] >= 0.5
 
@@ -120,12 +114,9 @@ def test_a_save_over_a_newer_save_is_refused(admin_client, drifted):
 
 
 def test_a_baseline_no_batch_was_checked_against_says_so(admin_client, source, tmp_path):
-    from validation import services
-    from tests.conftest import checkout_records
+    from tests.factories import baseline_from_records, checkout_records
 
-    reference = tmp_path / "train.ndjson"
-    reference.write_bytes(checkout_records(500))
-    baseline = services.baseline_create_from_file(source=source, path=reference)
+    baseline = baseline_from_records(source, tmp_path, checkout_records(500))
     page = admin_client.get(f"/quality/baselines/{baseline.pk}/edit").content.decode()
     assert "No batch has been validated against this baseline yet" in page
 
@@ -167,7 +158,8 @@ def test_an_admin_sees_the_effect_of_a_threshold_as_they_type_and_saves_it(live_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_editors_saving_the_same_version_at_once_make_one_save_and_one_refusal(source, tmp_path, admin_user):
+def test_two_editors_saving_the_same_version_at_once_make_one_save_and_one_refusal(source, quarantined_batch,
+                                                                                   admin_user):
     """Issue 13, item 9: the digest was checked by the form and the write was an unconditional UPDATE, so two
     editors racing past the check both 'succeeded' and the first edit was lost. Now the service locks the row and
     checks the digest in the transaction that writes."""
@@ -178,7 +170,6 @@ def test_two_editors_saving_the_same_version_at_once_make_one_save_and_one_refus
     from validation import services
     from validation.stats import Schema, Thresholds
 
-    quarantined_batch(source, tmp_path)
     baseline = Baseline.objects.get(source=source, is_active=True)
     seen = services.baseline_digest(baseline)
     start, outcomes = threading.Barrier(2), []

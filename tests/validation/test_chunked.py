@@ -1,10 +1,7 @@
 """Chunked validation: a large batch profiled by several workers (a chord) gets the verdict one worker gives."""
 import io
-import sys
-import uuid
 from pathlib import Path
 
-import orjson
 import pytest
 from celery import chain, signature
 
@@ -14,7 +11,9 @@ from collection.signals import batch_received
 from collection.storage import data_path
 from config.pipeline import _start_on_receipt as start_on_receipt
 from config.pipeline import pipeline_for
-from tests.conftest import Process, checkout_records, service_env, wait_for
+from tests import chain_probe
+from tests.conftest import start_worker, wait_for
+from tests.factories import baseline_from_records, checkout_records
 from validation import profiling, services
 from validation.models import Baseline, DailyProfile, ValidationRun
 from validation.tasks import validate_batch
@@ -46,9 +45,7 @@ def ingested(source, body: bytes) -> Batch:
 
 
 def baseline_for(source, tmp_path):
-    path = tmp_path / "train.ndjson"
-    path.write_bytes(checkout_records(5000, seed=0))
-    return services.baseline_create_from_file(source=source, path=path)
+    return baseline_from_records(source, tmp_path, checkout_records(5000, seed=0))
 
 
 def correct(batch, count: int) -> None:
@@ -120,16 +117,6 @@ def test_a_merge_delivered_again_records_nothing_more(small_row_groups, source, 
 # --- with real workers
 
 
-def start_worker(tmp_path: Path, *, data_dir: Path, queue: str, concurrency: int = 1) -> Process:
-    """A worker that splits batches over CHUNK_ROWS rows and knows the probe task."""
-    name = f"w{uuid.uuid4().hex[:6]}"
-    args = [str(Path(sys.executable).parent / "celery"), "-A", "config", "worker", "-Q", queue,
-            "-c", str(concurrency), "-n", f"{name}@%h", "-l", "info", "--without-gossip", "--without-mingle",
-            "-I", "tests.validation.chain_probe"]
-    env = service_env(data_dir=data_dir, queue=queue, SIEVE_VALIDATE_CHUNK_ROWS=CHUNK_ROWS)
-    return Process(args, env=env, log=tmp_path / f"worker-{name}.log", ready=" ready.")
-
-
 def test_work_left_from_an_earlier_claim_neither_gives_back_nor_decides_a_newer_one(small_row_groups, source,
                                                                                     tmp_path):
     baseline_for(source, tmp_path)
@@ -150,14 +137,16 @@ def test_work_left_from_an_earlier_claim_neither_gives_back_nor_decides_a_newer_
     parts = [services.batch_validate_chunk(plan=new, index=i) for i in range(len(new["chunks"]))]
     services.batch_validate_merge(plan=new, parts=parts, actor="task:validate")
     assert judged(batch.pk) and ValidationRun.objects.filter(batch=batch).count() == 1
-    assert Batch.objects.get(pk=batch.pk).validation_claim == ""
+    assert Batch.objects.get(pk=batch.pk).step_claim == ""
     assert list(batch.transitions.values_list("to_status", flat=True)) == [
         "received", "ingesting", "ingested", "validating", "ingested", "validating", "admitted"]
 
 
 @pytest.fixture
 def chunking_worker(transactional_db, tmp_path, data_dir, celery_queue):
-    proc = start_worker(tmp_path, data_dir=data_dir, queue=celery_queue, concurrency=2)
+    """Two worker processes that split batches over CHUNK_ROWS rows and know the probe task."""
+    proc = start_worker(tmp_path, data_dir=data_dir, queue=celery_queue, concurrency=2,
+                        imports=("tests.chain_probe",), SIEVE_VALIDATE_CHUNK_ROWS=CHUNK_ROWS)
     yield proc
     proc.stop()
 
@@ -175,34 +164,35 @@ def judged(batch_id: int) -> bool:
 @pytest.mark.worker
 @pytest.mark.slow
 def test_the_step_after_validate_runs_once_the_chunked_verdict_is_recorded(small_row_groups, chunking_worker,
-                                                                           source, tmp_path):
+                                                                           celery_queue, source, tmp_path):
     baseline_for(source, tmp_path)
     batch = ingested(source, checkout_records(3000, shift=4, seed=5))
     probe = signature("tests.chain_probe.batch_seen", args=(batch.pk,), immutable=True)
     result = chain(pipeline_for(batch.pk, from_status="ingested"), probe).apply_async()
     assert result.get(timeout=90) == ["quarantined", True]
-    output = chunking_worker.output()
-    assert output.count("validation.tasks.validate_chunk[") >= 3 and "validation.tasks.validate_merge[" in output
+    def ran_with_merge() -> list[str]:
+        # Each task's run is recorded just after it returns: the merge's record may trail the probe's result.
+        ran = chain_probe.runs(celery_queue, batch=batch.pk)
+        return ran if "validation.tasks.validate_merge" in ran else []
+
+    ran = wait_for(ran_with_merge, timeout=30, what="the merge's record")
+    assert ran.count("validation.tasks.validate_chunk") >= 3
 
 
 @pytest.mark.worker
 @pytest.mark.slow
 def test_a_chunked_batch_whose_validate_message_comes_twice_gets_one_run_and_one_transition(
-        small_row_groups, chunking_worker, source, tmp_path):
+        small_row_groups, chunking_worker, celery_queue, source, tmp_path):
     baseline_for(source, tmp_path)
     batch = ingested(source, checkout_records(3000, seed=6))
-    validate_batch.delay(batch.pk)
-    validate_batch.delay(batch.pk)  # as if the broker had delivered it again
+    deliveries = [validate_batch.delay(batch.pk) for _ in range(2)]  # the second as if the broker delivered it again
     wait_for(lambda: judged(batch.pk), timeout=90, what="the chunked verdict")
-
-    def handled() -> int:
-        return chunking_worker.output().count("validation.tasks.validate_batch[")
-
-    wait_for(lambda: handled() >= 4, timeout=30, what="both deliveries to be received and finished")
+    assert [result.get(timeout=90) for result in deliveries] == [batch.pk] * 2  # both received and finished
     assert ValidationRun.objects.filter(batch=batch).count() == 1
     assert list(batch.transitions.values_list("to_status", flat=True)) == [
         "received", "ingesting", "ingested", "validating", "admitted"]
-    assert chunking_worker.output().count("validation.tasks.validate_merge[") >= 1
+    wait_for(lambda: chain_probe.runs(celery_queue, batch=batch.pk).count("validation.tasks.validate_merge") >= 1,
+             timeout=30, what="the merge's record")
 
 
 def damage_row_groups(path: Path) -> bytes:

@@ -9,11 +9,12 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from collection import services as collection
-from collection.models import Batch, PrivacyPolicy, Source
+from collection.models import Batch, Source
 from tests.conftest import log_in, wait_for
+from tests.factories import batch_ingested
 from validation import services
-from validation.models import Alert, Anomaly, Baseline, DailyProfile, ValidationRun
+from validation.models import Alert, Anomaly, Baseline, DailyProfile, PrivacyPolicy, ValidationRun
+from validation.selectors import source_policy_get
 from validation.stats import Profile
 
 FIRST = ["anna", "ben", "chloe", "dmitri", "eva", "farid", "grace", "hiro"]
@@ -42,9 +43,7 @@ def with_baseline(source, tmp_path) -> Baseline:
 
 
 def validated(source, body: bytes) -> Batch:
-    batch = collection.batch_receive(source=source, body=io.BytesIO(body), fmt="ndjson", gzipped=False)[0]
-    collection.batch_ingest(batch_id=batch.pk)
-    return services.batch_validate(batch_id=batch.pk)
+    return services.batch_validate(batch_id=batch_ingested(source, body).pk)
 
 
 def stored_text(source) -> str:
@@ -67,7 +66,7 @@ def raw_in(text: str) -> list[str]:
 
 def test_under_error_personal_data_quarantines_the_batch_and_no_raw_value_is_stored_or_shown(admin_client, source,
                                                                                              tmp_path):
-    assert source.privacy_check == PrivacyPolicy.ERROR  # on by default
+    assert source_policy_get(source=source).privacy_check == PrivacyPolicy.ERROR  # on by default
     baseline = with_baseline(source, tmp_path)
     assert Profile.from_json(baseline.profile).spec.features["contact"].vocab == ()
     batch = validated(source, contact_records(2000, seed=2))
@@ -89,8 +88,7 @@ def test_under_error_personal_data_quarantines_the_batch_and_no_raw_value_is_sto
 
 
 def test_under_warn_the_batch_is_admitted_with_a_warning(source, tmp_path):
-    source.privacy_check = PrivacyPolicy.WARN
-    source.save()
+    services.source_policy_set(source=source, privacy_check=PrivacyPolicy.WARN)
     with_baseline(source, tmp_path)
     batch = validated(source, contact_records(2000, seed=3))
     assert (batch.status, batch.validation.verdict) == ("admitted", "warn")
@@ -100,8 +98,7 @@ def test_under_warn_the_batch_is_admitted_with_a_warning(source, tmp_path):
 
 
 def test_off_checks_nothing_and_the_batch_passes(source, tmp_path):
-    source.privacy_check = PrivacyPolicy.OFF
-    source.save()
+    services.source_policy_set(source=source, privacy_check=PrivacyPolicy.OFF)
     baseline = with_baseline(source, tmp_path)
     batch = validated(source, contact_records(2000, seed=4))
     assert (batch.status, batch.validation.verdict) == ("admitted", "pass")
@@ -113,16 +110,15 @@ def test_off_checks_nothing_and_the_batch_passes(source, tmp_path):
 
 
 def test_the_setting_shows_on_the_source_pages_in_the_admin_and_in_the_command(admin_client, source):
-    source.privacy_check = PrivacyPolicy.WARN
-    source.save()
+    services.source_policy_set(source=source, privacy_check=PrivacyPolicy.WARN)
     sources = admin_client.get("/quality/sources/").content.decode()
     assert "Personal data" in sources and "a warning" in sources
     page = admin_client.get(f"/quality/sources/{source.pk}/").content.decode()
     assert 'id="privacy-check"' in page and "personal data check" in page
     form = admin_client.get(f"/admin/collection/source/{source.pk}/change/").content.decode()
-    assert 'name="privacy_check"' in form
+    assert 'name="policy-0-privacy_check"' in form
     call_command("source_create", "crm-export", "--privacy-check", "off", stdout=io.StringIO(), stderr=io.StringIO())
-    assert Source.objects.get(name="crm-export").privacy_check == "off"
+    assert Source.objects.get(name="crm-export").policy.privacy_check == "off"
 
 
 @pytest.mark.browser

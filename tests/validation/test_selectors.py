@@ -58,7 +58,7 @@ def test_the_sources_list_counts_only_the_window_and_says_who_is_silent(source, 
     make_batch(source, now - dt.timedelta(days=100), records=1000, verdict="pass")
     fresh = Source.objects.create(name="fresh", kind="service", expected_interval=dt.timedelta(hours=1))
     make_batch(fresh, now - dt.timedelta(minutes=10), records=2, verdict="pass")
-    quiet = Source.objects.create(name="quiet", kind="upload")
+    Source.objects.create(name="quiet", kind="upload")
 
     rows = {r["source"].name: r for r in selectors.source_rows(selectors.source_list(),
                                                                 since=now - dt.timedelta(days=90), now=now)}

@@ -12,14 +12,13 @@ from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from collection import services as collection
-from collection.models import Batch, QuarantinePolicy
+from collection.models import Batch
 from collection.parsing import LABEL_COLUMN
 from collection.storage import data_path
+from tests.factories import batch_ingested, batch_received, checkout_records
 from validation import services
-from validation.models import Alert, Baseline, DailyProfile, ValidationRun
+from validation.models import Alert, Baseline, DailyProfile, QuarantinePolicy, ValidationRun
 from validation.stats import Profile, compare, iter_parquet, profile_chunks
-
-from tests.conftest import checkout_records
 
 
 def records(n: int, *, shift: float = 0.0, seed: int = 0) -> bytes:
@@ -80,16 +79,13 @@ def test_one_baseline_is_active_per_source_and_older_ones_can_come_back(source, 
 
 
 def test_a_baseline_from_ingested_batches_checks_later_batches(source):
-    batch = collection.batch_receive(source=source, body=io.BytesIO(records(4000)), fmt="ndjson",
-                                     gzipped=False)[0]
-    batch = collection.batch_ingest(batch_id=batch.pk)
+    batch = batch_ingested(source, records(4000))
     baseline = services.baseline_create_from_batches(source=source, batches=[batch])
     assert baseline.origin == "batches" and baseline.row_count == 4000
     reference = Profile.from_json(baseline.profile)
 
     def verdict(body: bytes) -> str:
-        later = collection.batch_receive(source=source, body=io.BytesIO(body), fmt="ndjson", gzipped=False)[0]
-        later = collection.batch_ingest(batch_id=later.pk)
+        later = batch_ingested(source, body)
         frames = (f.drop(columns=["__external_id", "__observed_at"]) for f in iter_parquet(data_path(later.columnar)))
         return compare(profile_chunks(frames, spec=reference.spec), reference).verdict
 
@@ -98,7 +94,7 @@ def test_a_baseline_from_ingested_batches_checks_later_batches(source):
 
 
 def test_a_baseline_from_another_sources_batch_is_refused(source):
-    batch = collection.batch_receive(source=source, body=io.BytesIO(records(10)), fmt="ndjson", gzipped=False)[0]
+    batch = batch_received(source, records(10))
     other = collection.source_create(name="other", kind="app")
     with pytest.raises(services.BaselineError, match="another source"):
         services.baseline_create_from_batches(source=other, batches=[batch])
@@ -120,8 +116,7 @@ def test_the_baseline_create_command_reports_the_new_baseline(source, tmp_path):
 
 
 def ingested(source, body: bytes):
-    batch = collection.batch_receive(source=source, body=io.BytesIO(body), fmt="ndjson", gzipped=False)[0]
-    return collection.batch_ingest(batch_id=batch.pk)
+    return batch_ingested(source, body)
 
 
 @pytest.fixture
@@ -220,8 +215,7 @@ def test_under_the_errors_policy_a_warning_admits_the_batch_and_raises_the_warn_
 
 def test_under_the_warnings_policy_a_warning_quarantines_the_batch_and_raises_the_quarantine_alert(source,
                                                                                                     with_baseline):
-    source.quarantine_on = QuarantinePolicy.WARNINGS
-    source.save()
+    services.source_policy_set(source=source, quarantine_on=QuarantinePolicy.WARNINGS)
     batch = services.batch_validate(batch_id=ingested(source, with_extra_feature(records(2000, seed=3))).pk)
     assert (batch.validation.verdict, batch.status) == ("warn", "quarantined")
     alert = Alert.objects.get(source=source, kind="quarantine", resolved_at__isnull=True)
