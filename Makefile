@@ -20,7 +20,7 @@ $(STAMP): requirements.txt
 
 # The embedded default: SQLite and kombu's filesystem broker under var/, unless DATABASE_URL /
 # REDIS_URL are set. Ctrl-C stops the web server, the worker and its scheduler together.
-# The demo, the suite and the benches run on the built-in secrets: SIEVE_DEV=1 (README, "Configuration").
+# The demo, the suite and the benches run on the built-in secrets: SIEVE_DEV=1 (docs/operations/configuration.md).
 run test bench: export SIEVE_DEV = 1
 run: venv
 	$(BIN)/python manage.py migrate --noinput

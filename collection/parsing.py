@@ -185,7 +185,7 @@ class RecordChecker:
         if not isinstance(value, str):
             self.fail("observed_at must be an ISO 8601 string", line, "observed_at", value)
         try:
-            moment = timestamp_parse(value)  # a time without a zone is taken as UTC, as documented in the README
+            moment = timestamp_parse(value)  # a time without a zone is taken as UTC, as documented in docs/api.md
         except TimestampInvalid as exc:
             self.fail(f"observed_at {exc}", line, "observed_at", value)
         self._last_moment = (value, moment)

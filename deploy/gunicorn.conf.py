@@ -1,4 +1,4 @@
-"""gunicorn settings of Sieve's web app, shared by `make run` (bin/run) and docker-compose.yml (see the README).
+"""gunicorn settings shared by `make run` (bin/run) and docker-compose.yml (docs/operations/deployment.md).
 
 Threaded workers (gthread): a client that sends its headers or its body slowly holds one thread, not a whole
 worker process, so a few slow clients cannot keep /healthz or anyone else waiting. The worker's main thread

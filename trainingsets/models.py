@@ -52,7 +52,7 @@ class TrainingSet(models.Model):
     # Who may read the set's versions and files besides its owner and staff.
     reader_groups = models.ManyToManyField(Group, blank=True, related_name="+",
                                            help_text="Members of these groups may read the set's versions and files.")
-    # --- the label policy: which labels count, best first (README, "Training sets")
+    # --- the label policy: which labels count, best first (docs/guides/training-sets.md)
     use_gold = models.BooleanField(default=True, help_text="Gold items enter with their known answer; "
                                    "off: records that are gold items are left out.")
     use_adjudicated = models.BooleanField(default=True)

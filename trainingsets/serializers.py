@@ -168,7 +168,7 @@ class VersionDetailSerializer(VersionSerializer):
 
     manifest = serializers.JSONField(help_text="Counts per split, label distribution, batches with their verdicts, "
                                                "projects, consensus runs, schema, policy, split rule, files with "
-                                               "their SHA-256 and content_sha256 (see docs/training-sets.md).")
+                                               "their SHA-256 and content_sha256 (see docs/guides/training-sets.md).")
     gate_report = serializers.JSONField()
     files = serializers.SerializerMethodField()
     decision = serializers.SerializerMethodField()
