@@ -2,13 +2,10 @@
 PostgreSQL path (COPY, `= ANY` lookups): the same batches written on both keep the same rows and revisions."""
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import run_on_sqlite
 
 pytestmark = pytest.mark.slow
 
@@ -44,27 +41,12 @@ def writer_story() -> dict:
     return seen
 
 
-def on_sqlite(tmp_path, story: str) -> dict:
-    """Run `story` of this module in a subprocess on a new SQLite database (migrated), as `make run` would."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'sieve.sqlite3'}", SIEVE_DATA_DIR=str(tmp_path / "var"),
-               DJANGO_SETTINGS_MODULE="config.settings")
-    subprocess.run([sys.executable, "manage.py", "migrate", "collection", "--noinput", "-v0"], cwd=ROOT, env=env,
-                   check=True)
-    code = ("import django, json; django.setup(); from django.db import connection; "
-            "assert connection.vendor == 'sqlite', connection.vendor; "
-            f"from {__name__} import {story}; print(json.dumps({story}()))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.splitlines()[-1])
-
-
 def test_the_sqlite_writer_keeps_the_same_rows_and_revisions_as_copy_on_postgresql(db, tmp_path):
     from django.db import connection
 
     assert connection.vendor == "postgresql"
     copied = json.loads(json.dumps(writer_story()))  # as the subprocess reports it
-    sqlite = on_sqlite(tmp_path, "writer_story")
+    sqlite = run_on_sqlite(tmp_path, __name__, "writer_story", apps=("collection",))
     assert sqlite == copied
     assert sqlite["first"] == [False, 3]  # no current rows yet: no revision lookups (one COPY on PostgreSQL)
     assert sqlite["last"] == [True, 2]

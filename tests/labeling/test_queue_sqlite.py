@@ -2,15 +2,12 @@
 one story of leases, labels, retries, skips, undo, expiry and the reads every request makes, told on both
 databases, gives the same answers."""
 import json
-import os
-import subprocess
-import sys
 import uuid
 from datetime import timedelta
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import run_on_sqlite
 
 pytestmark = pytest.mark.slow
 
@@ -100,26 +97,12 @@ def queue_story() -> dict:
     return seen
 
 
-def on_sqlite(tmp_path, story: str) -> dict:
-    """Run `story` of this module in a subprocess on a new SQLite database (migrated), as `make run` would."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'sieve.sqlite3'}", SIEVE_DATA_DIR=str(tmp_path / "var"),
-               DJANGO_SETTINGS_MODULE="config.settings")
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    code = ("import django, json; django.setup(); from django.db import connection; "
-            "assert connection.vendor == 'sqlite', connection.vendor; "
-            f"from {__name__} import {story}; print(json.dumps({story}()))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.splitlines()[-1])
-
-
 def test_the_sqlite_queue_tells_the_same_story_as_the_postgresql_hot_path(db, tmp_path):
     from django.db import connection
 
     assert connection.vendor == "postgresql"
     hot = json.loads(json.dumps(queue_story()))  # as the subprocess reports it
-    sqlite = on_sqlite(tmp_path, "queue_story")
+    sqlite = run_on_sqlite(tmp_path, __name__, "queue_story")
     assert sqlite == hot
     assert sqlite["a: lease, the same again"] == [0, True]
     assert sqlite["b, c: leases"] == [0, 1]  # item 0's two slots are leased: c gets item 1
