@@ -1,7 +1,6 @@
 """The collection API: sources upload batches and send process feedback; both read batch status."""
 import orjson
 from django.conf import settings
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, pagination, status
@@ -174,7 +173,9 @@ class BatchDetail(generics.RetrieveAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_object(self):
-        batch = get_object_or_404(Batch.objects.select_related("source"), pk=self.kwargs["pk"])
+        batch = selectors.batch_get(batch_id=self.kwargs["pk"])
+        if batch is None:
+            raise NotFound(f"no batch {self.kwargs['pk']}")
         key = source_key(self.request)
         if key is not None and batch.source_id != key.source_id:
             raise PermissionDenied("this batch belongs to another source")

@@ -23,7 +23,8 @@ def source_get(*, name: str) -> Source | None:
 
 
 def batch_get(*, batch_id: int) -> Batch | None:
-    return Batch.objects.filter(pk=batch_id).first()
+    """One batch with its source, or None."""
+    return Batch.objects.select_related("source").filter(pk=batch_id).first()
 
 
 def batch_last_note(*, batch_id: int) -> str:

@@ -55,6 +55,26 @@ def version_list(training_set: TrainingSet) -> QuerySet[TrainingSetVersion]:
     return TrainingSetVersion.objects.filter(training_set=training_set).only(*LIST_FIELDS).order_by("-number")
 
 
+def trainingset_list_with_latest(user) -> QuerySet[TrainingSet]:
+    """`trainingset_list_for` with each set's newest version of any status as `latest` (a list of at most one):
+    the list page says what is building or held, too."""
+    latest = Prefetch("versions", to_attr="latest",
+                      queryset=TrainingSetVersion.objects.only(*LIST_FIELDS).order_by("-number")[:1])
+    return trainingset_list_for(user).prefetch_related(latest)
+
+
+def version_list_with_authors(training_set: TrainingSet) -> QuerySet[TrainingSetVersion]:
+    """`version_list` with who asked for each version (the set page's table)."""
+    return version_list(training_set).select_related("created_by").only(*LIST_FIELDS, "created_by__username")
+
+
+def version_list_before(training_set: TrainingSet, version: TrainingSetVersion, *,
+                        limit: int) -> list[TrainingSetVersion]:
+    """Up to `limit` built versions of the set older than `version`, newest first (what it can be compared with)."""
+    older = version_list(training_set).filter(number__lt=version.number)[:limit]
+    return [v for v in older if v.is_built]
+
+
 def version_get(training_set: TrainingSet, number: int) -> TrainingSetVersion | None:
     """One version of a set by its number, whole (manifest included), or None."""
     return (TrainingSetVersion.objects.filter(training_set=training_set, number=number)

@@ -5,14 +5,13 @@ import uuid
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from ..forms import TrainingSetForm
 from ..models import TrainingSetVersion
-from ..selectors import LIST_FIELDS, trainingset_list_for, version_list
+from ..selectors import trainingset_list_with_latest, version_list_with_authors
 from ..services.errors import TrainingSetError
 from ..services.sets import split_rule_locked, trainingset_create, trainingset_update
 from ..services.versions import version_progress, version_request
@@ -58,10 +57,7 @@ def sets_page(request):
             return redirect("trainingset", pk=made[0].pk)
     elif request.method == "POST":
         require_staff(request.user)
-    # The newest version of any status (one per set): the list says what is building or held, too.
-    latest = Prefetch("versions", to_attr="latest",
-                      queryset=TrainingSetVersion.objects.only(*LIST_FIELDS).order_by("-number")[:1])
-    page = _page(request, trainingset_list_for(request.user).prefetch_related(latest), SETS_PER_PAGE)
+    page = _page(request, trainingset_list_with_latest(request.user), SETS_PER_PAGE)
     rows = []
     for s in page.object_list:
         version = s.latest[0] if s.latest else None
@@ -97,8 +93,7 @@ def set_page(request, pk: int):
             training_set = readable_set(request, pk)
     elif request.method == "POST":
         require_staff(request.user)
-    versions = _page(request, version_list(training_set).select_related("created_by")
-                     .only(*LIST_FIELDS, "created_by__username"), VERSIONS_PER_PAGE)
+    versions = _page(request, version_list_with_authors(training_set), VERSIONS_PER_PAGE)
     return render(request, "trainingsets/set.html", {
         "set": training_set, "words": display.set_words(training_set), "sources": training_set.sources.all(),
         "projects": training_set.projects.all(), "readers": training_set.reader_groups.all(), "versions": versions,

@@ -18,7 +18,7 @@ from ..selectors import (
     version_erasure_marks,
     version_get,
     version_lineage,
-    version_list,
+    version_list_before,
     version_previous,
 )
 from ..services.decisions import version_decide, version_make_baseline
@@ -87,8 +87,7 @@ def version_page(request, pk: int, number: int):
             excluded=display.excluded_rows(manifest), raters=display.raters_rows(manifest),
             gate=_gate(version), against=against, diff=display.diff_view(diff, display.split_order(manifest)),
             marks=version_erasure_marks(version),
-            earlier=[v for v in version_list(training_set).filter(number__lt=version.number)[:EARLIER_SHOWN]
-                     if v.is_built],
+            earlier=version_list_before(training_set, version, limit=EARLIER_SHOWN),
             lineage=_lineage(version, request), rebuilt_from=manifest.get("rebuilt_from"),
             manifest_json=json.dumps({k: v for k, v in manifest.items() if k != "gate"}, indent=2, default=str),
         )
