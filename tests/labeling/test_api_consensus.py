@@ -72,7 +72,8 @@ def test_raters_source_keys_and_strangers_get_no_consensus_run(waiting, api, adm
     urls = [f"/api/v1/projects/{project.pk}/consensus-runs", f"/api/v1/consensus-runs/{run.pk}"]
     for url in urls:
         assert client_for(erin.user).get(url).status_code == 403  # an expert, but not staff
-        assert api.get(url).status_code == 401  # a source's key is not a person
+        by_key = api.get(url)  # a source's key is not a person, and is told so
+        assert (by_key.status_code, by_key.json()["error"]) == (401, "source_key_not_accepted")
         assert APIClient().get(url).status_code == 401
     refused = client_for(erin.user).post(urls[0])
     assert refused.status_code == 403 and refused.json()["error"] == "permission_denied"
