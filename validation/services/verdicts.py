@@ -91,7 +91,7 @@ def batch_validate_whole(*, plan: dict, actor: str) -> Batch | None:
     with _released_on_error(plan["batch"], actor, plan.get("claim")):
         batch = Batch.objects.select_related("source").get(pk=plan["batch"])
         baseline = Baseline.objects.get(pk=plan["baseline"]) if plan["baseline"] else None
-        profile = report = None
+        profile = report = reference = None
         labels = profiling.LabelCount()
         if baseline is not None:
             corrections = profiling.Corrections(profiling.feedback_labels(batch))
@@ -101,8 +101,8 @@ def batch_validate_whole(*, plan: dict, actor: str) -> Batch | None:
                                                               privacy=privacy_on(batch.source)), reference.spec)
             report = baseline_compare(profile=profile, baseline=baseline, reference=reference)
             labels = corrections.count
-        return _verdict_record(batch=batch, baseline=baseline, profile=profile, report=report, labels=labels,
-                               started=plan["started"], actor=actor, claim=plan.get("claim"))
+        return _verdict_record(batch=batch, baseline=baseline, reference=reference, profile=profile, report=report,
+                               labels=labels, started=plan["started"], actor=actor, claim=plan.get("claim"))
 
 
 def batch_validate_chunk(*, plan: dict, index: int) -> dict:
@@ -148,7 +148,7 @@ def batch_validate_merge(*, plan: dict, parts: list[dict], actor: str) -> Batch 
             labels = profiling.LabelCount()
             for part in parts:
                 labels = labels.add(profiling.LabelCount(**part["labels"]))
-            return _verdict_record(batch=batch, baseline=baseline, profile=profile,
+            return _verdict_record(batch=batch, baseline=baseline, reference=reference, profile=profile,
                                    report=baseline_compare(profile=profile, baseline=baseline, reference=reference),
                                    labels=labels,
                                    started=plan["started"], actor=actor, claim=plan.get("claim"))
@@ -197,8 +197,8 @@ def report_json(report) -> dict:
     return _json_safe(report.to_dict())
 
 
-def _verdict_record(*, batch: Batch, baseline: Baseline | None, profile: Profile | None, report,
-                    labels: profiling.LabelCount, started: str, actor: str, claim: str | None) -> Batch | None:
+def _verdict_record(*, batch: Batch, baseline: Baseline | None, reference: Profile | None, profile: Profile | None,
+                    report, labels: profiling.LabelCount, started: str, actor: str, claim: str | None) -> Batch | None:
     """Record a verdict: one path for the whole and the chunked validation."""
     if report is None:
         verdict, reasons = ValidationRun.Verdict.NO_BASELINE, ["no baseline"]
@@ -231,19 +231,20 @@ def _verdict_record(*, batch: Batch, baseline: Baseline | None, profile: Profile
                         explanation=a.explanation)
                 for a in report.anomalies
             ])
-            _daily_profile_add(batch=batch, baseline=baseline, profile=profile)
+            _daily_profile_add(batch=batch, baseline=baseline, reference=reference, profile=profile)
         _alerts_after_verdict(batch, verdict, reasons, quarantined)
     return Batch.objects.get(pk=batch.pk)
 
 
-def _daily_profile_add(*, batch: Batch, baseline: Baseline, profile: Profile) -> DailyProfile:
-    """Merge the batch into its day's profile (UTC day of arrival) and compare the day again."""
+def _daily_profile_add(*, batch: Batch, baseline: Baseline, reference: Profile, profile: Profile) -> DailyProfile:
+    """Merge the batch into its day's profile (UTC day of arrival) and compare the day again, against the
+    baseline's profile the verdict already parsed (`reference`)."""
     day = batch.received_at.astimezone(dt_timezone.utc).date()
     # The row lock makes concurrent verdicts of one day take turns: each merges into the other's result.
     daily, _ = DailyProfile.objects.select_for_update().get_or_create(
         baseline=baseline, day=day, defaults={"source_id": batch.source_id, "profile": ""})
     merged = Profile.from_json(daily.profile).merge(profile) if daily.profile else profile
-    report = baseline_compare(profile=merged, baseline=baseline)
+    report = baseline_compare(profile=merged, baseline=baseline, reference=reference)
     daily.profile = merged.to_json()
     daily.batch_count += 1
     daily.row_count = merged.n_rows
