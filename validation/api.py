@@ -6,6 +6,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from collection import selectors as collection_selectors
 from collection.serializers import BatchSerializer
 
 from . import selectors, services
@@ -20,7 +21,7 @@ class BatchValidation(APIView):
 
     @extend_schema(operation_id="batch_validation", summary="A batch's verdict", responses=ValidationRunSerializer)
     def get(self, request, pk: int):
-        batch = selectors.batch_get(batch_id=pk)
+        batch = collection_selectors.batch_get(batch_id=pk)
         if batch is None:
             raise Http404("No Batch matches the given query.")
         run = selectors.run_with_anomalies_get(batch_id=batch.pk)

@@ -18,11 +18,6 @@ from .stats.thresholds import DECIDING
 # --- look-ups by id (None when there is none: the page or API answers 404)
 
 
-def batch_get(*, batch_id: int) -> Batch | None:
-    """A batch with its source."""
-    return Batch.objects.select_related("source").filter(pk=batch_id).first()
-
-
 def batch_exists(*, batch_id: int) -> bool:
     return Batch.objects.filter(pk=batch_id).exists()
 

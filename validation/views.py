@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from collection import selectors as collection_selectors
 from collection.services import BatchNotFailed
 from collection.storage import data_path
 from collection.timestamps import TimestampInvalid, TimestampOutOfRange, day_minus, day_parse
@@ -83,7 +84,7 @@ def quality_home(request):
 @staff_required
 def batch_page(request, pk: int):
     """The verdict and anomalies; the feature charts come a page at a time from `batch_charts`."""
-    batch = _found(selectors.batch_get(batch_id=pk))
+    batch = _found(collection_selectors.batch_get(batch_id=pk))
     # The run's report and both profiles are large and only the charts need them.
     run = selectors.run_get(batch_id=batch.pk, light=True)
     anomalies = selectors.run_anomaly_list(run=run) if run else []
@@ -143,7 +144,7 @@ def batch_make_baseline(request, pk: int):
 @staff_required
 def batch_payload(request, pk: int):
     """The raw payload exactly as the source sent it."""
-    batch = _found(selectors.batch_get(batch_id=pk))
+    batch = _found(collection_selectors.batch_get(batch_id=pk))
     name = f"batch-{batch.pk}.{batch.format}{'.gz' if batch.gzipped else ''}"
     return FileResponse(open(data_path(batch.payload), "rb"), as_attachment=True, filename=name)
 
